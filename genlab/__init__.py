@@ -1,0 +1,11 @@
+"""genlab: a Kubeflow Pipelines lab for generative deep learning.
+
+The library computes; it never imports kfp. Components in ``components/`` wrap it.
+"""
+
+import os
+
+# TensorFlow start-up chatter hides what matters in step logs; users can still raise it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"

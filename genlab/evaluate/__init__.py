@@ -1,0 +1,50 @@
+"""Evaluation: sample quality in the dataset's feature space, next to the real-data floor,
+plus each family's own likelihood metrics. ``evaluate`` is the entry point."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from genlab import data
+from genlab.evaluate.features import get_extractor
+from genlab.evaluate.metrics import all_metrics
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def evaluate(exp, data_uri: str, model_uri: str) -> dict[str, float]:
+    """Metrics for the trained model at ``model_uri``; keys are stable snake_case.
+
+    ``fid``/``kid``/``precision``/``recall`` compare generated samples with the test split;
+    the same keys with ``_floor`` compare real train images with the test split, the best a
+    model can hope for with this many samples.
+    """
+    from genlab.train.loop import load_model
+
+    t0 = time.time()
+    trained_exp, model = load_model(model_uri, data_uri)
+    manifest = data.load_manifest(data_uri)
+    cfg = exp.evaluate
+    metrics: dict[str, float] = {}
+    test_x, test_y = data.load_arrays(data_uri, "test", manifest=manifest)
+    if model.output_kind == "image":
+        train_x, train_y = data.load_arrays(data_uri, "train", manifest=manifest)
+        extractor = get_extractor(manifest, train_x, train_y, cfg.feature_epochs, seed=cfg.seed, log=log)
+        n = min(cfg.num_samples, len(test_x), len(train_x))
+        rng = np.random.default_rng(cfg.seed)
+        real_test = test_x[rng.choice(len(test_x), n, replace=False)]
+        real_train = train_x[rng.choice(len(train_x), n, replace=False)]
+        fake = model.sample(n, seed=cfg.seed)
+        f_test, f_train, f_fake = (extractor.features(x) for x in (real_test, real_train, fake))
+        metrics.update(all_metrics(f_test, f_fake, seed=cfg.seed))
+        metrics.update({f"{k}_floor": v for k, v in all_metrics(f_test, f_train, seed=cfg.seed).items()})
+        metrics["classifier_accuracy"] = float((extractor.predict(test_x) == test_y).mean())
+        metrics.update(model.sample_metrics(fake, extractor))
+    metrics.update(model.likelihood_metrics(test_x, cfg))
+    metrics = {k: float(v) for k, v in sorted(metrics.items())}
+    log("metrics: " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f" ({time.time() - t0:.0f}s)")
+    return metrics

@@ -1,0 +1,55 @@
+"""Generation: sample grid, latent interpolation, and the report. ``generate`` is the entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genlab import io, report
+from genlab.generate.images import grid, interpolation_latents, save_png, to_png
+
+
+@dataclass(frozen=True)
+class Samples:
+    out_dir: str
+    grid_png: str | None
+    interpolation_png: str | None
+    report_html: str
+    report_md: str
+
+
+def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | None = None) -> Samples:
+    """Sample the trained model at ``model_uri`` and write pictures and the report into ``out_dir``."""
+    from genlab.train.loop import MODEL_MARKER, load_model
+
+    trained_exp, model = load_model(model_uri, data_uri)
+    g = exp.generate
+    io.makedirs(out_dir)
+    pictures: list[tuple[str, bytes]] = []
+    grid_png = interp_png = None
+    if model.output_kind == "image":
+        samples = model.sample(g.rows * g.cols, seed=g.seed)
+        grid_png = save_png(io.join(out_dir, "samples.png"), grid(samples, g.rows, g.cols))
+        pictures.append(("Samples", io.read_bytes(grid_png)))
+        if model.latent_dim():
+            z = interpolation_latents(model.latent_dim(), g.rows, g.interpolation_steps, g.seed)
+            walk = grid(model.decode(z), g.rows, g.interpolation_steps)
+            interp_png = save_png(io.join(out_dir, "interpolation.png"), walk)
+            pictures.append(("Latent interpolation (each row: one latent to another)", to_png(walk)))
+    sections = model.report_sections(out_dir, exp, data_uri)
+
+    meta = io.read_json(io.join(model_uri, MODEL_MARKER))
+    history_path = io.join(model_uri, "history.json")
+    history = io.read_json(history_path) if io.exists(history_path) else []
+    rates = sorted(h["examples_per_sec"] for h in history[1:]) if len(history) > 1 else []
+    summary = {
+        "model": trained_exp.model.family,
+        "dataset": trained_exp.data.dataset,
+        "steps": meta["steps"],
+        "global batch": trained_exp.train.batch_size,
+        "workers": trained_exp.train.workers,
+        "median examples/s": f"{rates[len(rates) // 2]:.0f}" if rates else "n/a",
+    }
+    html_text, md_text = report.build(f"genlab: {exp.name}", summary=summary, pictures=pictures,
+                                      metrics=metrics or {}, history=history, sections=sections)
+    html_path, md_path = report.write(out_dir, html_text, md_text)
+    return Samples(out_dir, grid_png, interp_png, html_path, md_path)

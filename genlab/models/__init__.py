@@ -1,0 +1,33 @@
+"""Model families. Each family lives in one file and is registered here by name.
+
+A family module exposes ``CONFIGS`` (family name -> frozen Config dataclass) and
+``build(cfg, spec) -> GenerativeModel``. Modules are imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from genlab.errors import ConfigError
+
+# family name -> module under genlab.models
+FAMILIES = {
+    "dcgan": "gan",
+    "vae": "vae",
+}
+
+
+def family_module(family: str, where: str = "config"):
+    if family not in FAMILIES:
+        raise ConfigError(
+            f"{where}: model.family: unknown family {family!r}; expected one of: {', '.join(sorted(FAMILIES))}")
+    return importlib.import_module(f"genlab.models.{FAMILIES[family]}")
+
+
+def family_config(family: str, where: str = "config") -> type:
+    return family_module(family, where).CONFIGS[family]
+
+
+def build(exp, spec):
+    """The GenerativeModel for an experiment and a dataset spec (networks built, not trained)."""
+    return family_module(exp.model.family).build(exp.model, spec, exp.train)

@@ -1,0 +1,91 @@
+"""The run report: one self-contained HTML page (pictures embedded) and a Markdown twin.
+
+The HTML is what a Kubeflow dashboard shows for the generation step's ``dsl.HTML`` artifact,
+so it carries the sample grid, the interpolation, the loss curves and the metrics table itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io as _io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from genlab import io  # noqa: E402
+
+FLOOR = "_floor"
+
+
+def loss_curves_png(history: list[dict]) -> bytes | None:
+    if not history:
+        return None
+    keys = [k for k in history[0] if k not in ("step", "examples_per_sec")]
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    for k in keys:
+        ax.plot(steps, [h.get(k) for h in history], label=k)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def img_tag(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def metrics_rows(metrics: dict[str, float]) -> list[tuple[str, str, str]]:
+    """(metric, value, real-data floor) rows; floors sit beside the metric they bound."""
+    rows = []
+    for key in sorted(k for k in metrics if not k.endswith(FLOOR)):
+        floor = metrics.get(key + FLOOR)
+        rows.append((key, f"{metrics[key]:.4g}", "" if floor is None else f"{floor:.4g}"))
+    return rows
+
+
+def build(title: str, *, summary: dict, pictures: list[tuple[str, bytes]], metrics: dict[str, float],
+          history: list[dict], sections: list[tuple[str, str]] = ()) -> tuple[str, str]:
+    """(HTML, Markdown) of the report."""
+    curves = loss_curves_png(history)
+    rows = metrics_rows(metrics)
+    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+         "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
+         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+         "th:first-child,td:first-child{text-align:left}img{max-width:100%;image-rendering:pixelated}"
+         "</style></head><body>", f"<h1>{html.escape(title)}</h1>", "<table>"]
+    h += [f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()]
+    h.append("</table>")
+    for name, png in pictures:
+        h += [f"<h2>{html.escape(name)}</h2>", img_tag(png, name)]
+    if curves:
+        h += ["<h2>Loss curves</h2>", img_tag(curves, "loss curves")]
+    if rows:
+        h += ["<h2>Metrics</h2>", "<p>The floor compares real training images with the test split: "
+              "the value a perfect model would reach with this many samples.</p>",
+              "<table><tr><th>metric</th><th>value</th><th>real-data floor</th></tr>"]
+        h += [f"<tr><td>{k}</td><td>{v}</td><td>{f}</td></tr>" for k, v, f in rows]
+        h.append("</table>")
+    for name, fragment in sections:
+        h += [f"<h2>{html.escape(name)}</h2>", fragment]
+    h.append("</body></html>")
+
+    md = [f"# {title}", ""] + [f"- **{k}**: {v}" for k, v in summary.items()] + [""]
+    if rows:
+        md += ["| metric | value | real-data floor |", "|---|---:|---:|"] + [f"| {k} | {v} | {f} |" for k, v, f in rows]
+    return "\n".join(h), "\n".join(md) + "\n"
+
+
+def write(out_dir: str, html_text: str, md_text: str) -> tuple[str, str]:
+    html_path, md_path = io.join(out_dir, "report.html"), io.join(out_dir, "report.md")
+    io.write_text(html_path, html_text)
+    io.write_text(md_path, md_text)
+    return html_path, md_path

@@ -1,0 +1,198 @@
+"""The custom training loop: ``strategy.run`` + ``GradientTape`` for every model family.
+
+Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy in TF 2.21, and GANs need a
+custom loop anyway. One loop serves all families: each model's ``train_step`` runs on a replica,
+losses are summed across replicas (each is already a share of the global mean), checkpoints are
+written every ``train.checkpoint_every`` steps, and a re-run resumes from the latest one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from genlab import data, io, models
+from genlab.errors import TrainingError
+from genlab.models.base import StepContext
+from genlab.train.strategy import make_strategy, role_from_env
+
+MODEL_MARKER = "model.json"  # written last by the chief: the model is complete
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    resumed_from: int  # 0 when training started fresh
+    final_losses: dict
+    examples_per_sec: float  # median over logged intervals, global examples
+    seconds: float
+    workers: int
+
+
+def total_steps(exp, train_count: int) -> int:
+    if exp.train.steps:
+        return exp.train.steps
+    return max(1, math.ceil(exp.train.epochs * train_count / exp.train.batch_size))
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def train(exp, data_uri: str, model_uri: str) -> TrainResult:
+    """Train ``exp`` on the prepared dataset at ``data_uri``; the chief writes to ``model_uri``."""
+    t_start = time.time()
+    role = role_from_env()
+    if exp.train.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    strategy = make_strategy(role)
+    manifest = data.load_manifest(data_uri)
+    spec = data.data_spec(manifest, exp)
+    keras.utils.set_random_seed(exp.train.seed)  # same initial weights on every worker
+
+    with strategy.scope():
+        model = models.build(exp, spec)
+        model.build_optimizers()
+        step = tf.Variable(0, dtype=tf.int64, name="step", trainable=False)
+    checkpoint = tf.train.Checkpoint(
+        step=step,
+        **{f"net_{k}": v for k, v in model.networks.items()},
+        **{f"opt_{k}": v for k, v in model.optimizers.items()})
+
+    chief_dir = io.join(model_uri, "checkpoints")
+    own_dir = chief_dir if role.is_chief else tempfile.mkdtemp(prefix=f"genlab-ckpt-w{role.index}-")
+    manager = tf.train.CheckpointManager(checkpoint, own_dir, max_to_keep=3)
+    latest = tf.train.latest_checkpoint(chief_dir)  # every worker resumes from the chief's
+    if latest:
+        checkpoint.restore(latest).expect_partial()
+        log(f"resumed from {latest} at step {int(step.numpy())}")
+    resumed_from = int(step.numpy())
+
+    steps = total_steps(exp, manifest.count("train"))
+    global_batch = exp.train.batch_size
+
+    def input_fn(ctx):
+        return data.train_input(data_uri, manifest, global_batch=global_batch, seed=exp.train.seed,
+                                input_context=ctx, skip_batches=resumed_from)
+
+    iterator = iter(strategy.distribute_datasets_from_function(input_fn))
+
+    @tf.function(jit_compile=exp.train.xla or None)
+    def replica_step(batch):
+        ctx = StepContext(global_batch, step, exp.train.seed)
+        return model.train_step(batch, ctx)
+
+    @tf.function
+    def distributed_step(it):
+        per_replica = strategy.run(replica_step, args=(next(it),))
+        step.assign_add(1)
+        return {k: strategy.reduce("SUM", v, axis=None)
+                for k, v in per_replica.items()}
+
+    writer = tf.summary.create_file_writer(io.join(model_uri, "tensorboard")) if role.is_chief else None
+    history = _load_history(model_uri) if role.is_chief and resumed_from else []
+    history = [h for h in history if h["step"] <= resumed_from]
+    rates: list[float] = []
+    last_good = resumed_from
+    t_log, s_log = time.time(), resumed_from
+    log(f"training {exp.model.family} for {steps} steps (global batch {global_batch}, "
+        f"{role.num_workers} worker{'s' if role.num_workers > 1 else ''}, strategy {type(strategy).__name__})")
+
+    losses = {}
+    while int(step.numpy()) < steps:
+        losses = {k: float(v) for k, v in distributed_step(iterator).items()}
+        s = int(step.numpy())
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingError(
+                f"step {s}: loss {bad[0]} is {losses[bad[0]]}; training stopped. The last good "
+                f"checkpoint (step {last_good}) is kept in {chief_dir}; lower train.learning_rate and re-run")
+        if s % exp.train.log_every == 0 or s == steps:
+            now = time.time()
+            rate = (s - s_log) * global_batch / max(now - t_log, 1e-9)
+            if s - s_log == exp.train.log_every and s_log != resumed_from:
+                rates.append(rate)  # skip the interval that holds tracing/warm-up
+            t_log, s_log = now, s
+            log(f"step {s}/{steps} " + " ".join(f"{k}={v:.4f}" for k, v in losses.items())
+                + f" examples/s={rate:.0f}")
+            history.append({"step": s, **losses, "examples_per_sec": rate})
+            if writer:
+                with writer.as_default(step=s):
+                    for k, v in losses.items():
+                        tf.summary.scalar(k, v)
+                    tf.summary.scalar("examples_per_sec", rate)
+        if s % exp.train.checkpoint_every == 0 or s == steps:
+            manager.save(checkpoint_number=s)  # every worker saves (collective); only the chief's is kept
+            last_good = s
+            if role.is_chief:
+                io.write_json(io.join(model_uri, "history.json"), history)
+
+    if role.is_chief:
+        _save_model(model, exp, manifest, model_uri, int(step.numpy()), history)
+    else:
+        shutil.rmtree(own_dir, ignore_errors=True)
+    if writer:
+        writer.close()
+    result = TrainResult(steps=int(step.numpy()), resumed_from=resumed_from, final_losses=losses,
+                         examples_per_sec=float(np.median(rates)) if rates else 0.0,
+                         seconds=time.time() - t_start, workers=role.num_workers)
+    log(f"done: {json.dumps(asdict(result))}")
+    return result
+
+
+def _load_history(model_uri: str) -> list:
+    path = io.join(model_uri, "history.json")
+    return io.read_json(path) if io.exists(path) else []
+
+
+def _save_model(model, exp, manifest, model_uri: str, steps: int, history: list) -> None:
+    """Weights, history, then the marker: a model folder without model.json is incomplete."""
+    staging = tempfile.mkdtemp(prefix="genlab-model-")
+    try:
+        model.save(staging)
+        for f in tf.io.gfile.listdir(staging):
+            tf.io.gfile.copy(io.join(staging, f), io.join(model_uri, f + ".tmp"), overwrite=True)
+            tf.io.gfile.rename(io.join(model_uri, f + ".tmp"), io.join(model_uri, f), overwrite=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    io.write_json(io.join(model_uri, "history.json"), history)
+    io.write_json(io.join(model_uri, MODEL_MARKER), {
+        "family": exp.model.family,
+        "experiment": exp.to_dict(),
+        "steps": steps,
+        "dataset_checksum": manifest.checksum,
+        "networks": sorted(model.networks),
+    })
+
+
+def load_model(model_uri: str, data_uri: str | None = None):
+    """Rebuild a trained model from its folder: (experiment, GenerativeModel)."""
+    from genlab import config
+    from genlab.errors import DataError
+
+    marker = io.join(model_uri, MODEL_MARKER)
+    if not io.exists(marker):
+        raise DataError(f"{model_uri}: not a trained model ({MODEL_MARKER} missing; did training finish?)")
+    meta = io.read_json(marker)
+    exp = config.experiment_from_dict(meta["experiment"], marker)
+    if data_uri:
+        manifest = data.load_manifest(data_uri)
+    else:
+        raise DataError(f"{model_uri}: a prepared dataset is needed to rebuild the model's input shape")
+    model = models.build(exp, data.data_spec(manifest, exp))
+    local = tempfile.mkdtemp(prefix="genlab-load-")
+    try:
+        for name in meta["networks"]:
+            tf.io.gfile.copy(io.join(model_uri, f"{name}.weights.h5"), io.join(local, f"{name}.weights.h5"))
+        model.load(local)
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+    return exp, model

@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# genlab trainer, GPU: TensorFlow's CUDA build. The CUDA and cuDNN libraries come as pip
+# wheels (tensorflow[and-cuda]); the NVIDIA driver comes from the node (GKE's GPU device plugin).
+# Build from the repository root:  make image-gpu
+FROM python:3.11.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+
+RUN groupadd --gid 1000 genlab \
+ && useradd --uid 1000 --gid 1000 --create-home --shell /usr/sbin/nologin genlab \
+ && mkdir -p /mnt/genlab /minio /gcs /s3 /opt/genlab \
+ && chown genlab:genlab /mnt/genlab /minio /gcs /s3
+
+WORKDIR /opt/genlab
+
+# TensorFlow with CUDA first, then genlab's other dependencies without tensorflow-cpu
+# (pyproject asks for tensorflow-cpu on x86_64; both would install the same `tensorflow` module).
+RUN pip install "tensorflow[and-cuda]==2.21.*"
+COPY pyproject.toml README.md ./
+RUN python - <<'PY' > /tmp/requirements.txt
+import tomllib
+deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+print("\n".join(d for d in deps if not d.replace("_", "-").startswith(("tensorflow-cpu", "tensorflow>", "tensorflow<", "tensorflow "))))
+PY
+RUN pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
+
+COPY genlab genlab
+RUN pip install --no-deps . && python -c "import genlab, tensorflow as tf; print(genlab.__version__, tf.__version__)"
+
+USER 1000:1000
+CMD ["python", "-m", "genlab.train.worker", "--help"]

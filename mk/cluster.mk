@@ -1,0 +1,57 @@
+# Cluster targets (included by the top-level Makefile). See docs/cluster.md.
+#   make images        build the CPU and GPU trainer images (tags from genlab.images.trainer_image)
+#   make cluster-up    kind cluster + Kubeflow Pipelines + Training Operator + genlab's manifests + images
+#   make integration   the tiny preset through KFP with a 2-worker TFJob (skips without a cluster)
+#   make cluster-down  delete the kind cluster
+KFP_VERSION ?= 2.5.0
+TRAINING_OPERATOR_VERSION ?= v1.9.2
+KIND_CLUSTER ?= genlab
+KFP_NAMESPACE ?= genlab
+KFP_PORT ?= 8080
+DOCKER ?= docker
+KIND ?= kind
+KUBECTL ?= kubectl
+CPU_IMAGE = $(shell $(BIN)/python -c "from genlab.images import trainer_image; print(trainer_image(False))")
+GPU_IMAGE = $(shell $(BIN)/python -c "from genlab.images import trainer_image; print(trainer_image(True))")
+
+# $(call need,tool,why): fail at once, naming the missing command.
+need = @command -v $(1) >/dev/null 2>&1 || { echo "error: '$(1)' not found: $(2)" >&2; exit 1; }
+
+.PHONY: images image-cpu image-gpu cluster-up cluster-down integration kfp-port-forward
+
+images: image-cpu image-gpu
+
+image-cpu: install
+	$(call need,$(DOCKER),install Docker (https://docs.docker.com/engine/install/) to build images)
+	$(DOCKER) build -f images/trainer.Dockerfile -t $(CPU_IMAGE) .
+
+image-gpu: install
+	$(call need,$(DOCKER),install Docker (https://docs.docker.com/engine/install/) to build images)
+	$(DOCKER) build -f images/trainer-gpu.Dockerfile -t $(GPU_IMAGE) .
+
+cluster-up: install image-cpu
+	$(call need,$(KIND),install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation))
+	$(call need,$(KUBECTL),install kubectl 1.27 or newer (kustomize built in))
+	$(KIND) get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) || \
+	  $(KIND) create cluster --name $(KIND_CLUSTER) --config k8s/kind/cluster.yaml --wait 120s
+	$(KUBECTL) config use-context kind-$(KIND_CLUSTER)
+	$(KUBECTL) apply -k k8s/overlays/kind
+	$(KUBECTL) apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=$(KFP_VERSION)"
+	$(KUBECTL) wait --for condition=established --timeout=120s crd/applications.app.k8s.io
+	$(KUBECTL) apply -k k8s/kfp
+	$(KUBECTL) apply --server-side -k "github.com/kubeflow/training-operator.git/manifests/overlays/standalone?ref=$(TRAINING_OPERATOR_VERSION)"
+	$(KIND) load docker-image $(CPU_IMAGE) --name $(KIND_CLUSTER)
+	$(KUBECTL) wait --for condition=available --timeout=900s -n kubeflow deployment/training-operator
+	$(KUBECTL) wait --for condition=available --timeout=900s -n $(KFP_NAMESPACE) deployment --all
+	@echo "cluster ready: run 'make kfp-port-forward' in another shell, then 'make integration'"
+
+kfp-port-forward:
+	$(call need,$(KUBECTL),install kubectl)
+	$(KUBECTL) port-forward -n $(KFP_NAMESPACE) svc/ml-pipeline-ui $(KFP_PORT):80
+
+cluster-down:
+	$(call need,$(KIND),install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation))
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
+
+integration: install
+	GENLAB_KFP_HOST=$${GENLAB_KFP_HOST:-http://localhost:$(KFP_PORT)} $(BIN)/pytest -q -m integration tests/integration

@@ -1,0 +1,106 @@
+"""Static checks of images/*.Dockerfile (no Docker engine here): pinned bases, non-root,
+no credentials, every COPY source present in the build context (the repository root)."""
+
+import fnmatch
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILES = sorted((ROOT / "images").glob("*.Dockerfile"))
+SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL)", re.I)
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuations joined and heredoc bodies skipped."""
+    out, buf, heredoc = [], "", None
+    for line in path.read_text().splitlines():
+        if heredoc:
+            if line.strip() == heredoc:
+                heredoc = None
+            continue
+        if not buf and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        buf += line.rstrip("\\").strip() + " "
+        if line.rstrip().endswith("\\"):
+            continue
+        m = re.search(r"<<-?'?(\w+)'?", buf)
+        if m:
+            heredoc = m.group(1)
+        word, _, rest = buf.strip().partition(" ")
+        out.append((word.upper(), rest.strip()))
+        buf = ""
+    return out
+
+
+def test_both_images_exist():
+    assert {p.name for p in DOCKERFILES} == {"trainer.Dockerfile", "trainer-gpu.Dockerfile"}
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_base_image_is_pinned(dockerfile):
+    froms = [args for word, args in instructions(dockerfile) if word == "FROM"]
+    assert froms
+    for args in froms:
+        image = args.split()[0]
+        name, _, tag = image.partition(":")
+        assert tag and tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), (
+            f"{dockerfile.name}: {image} not pinned"
+        )
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_runs_as_non_root(dockerfile):
+    users = [args for word, args in instructions(dockerfile) if word == "USER"]
+    assert users, f"{dockerfile.name}: no USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("0", "root") and user == "1000"  # the TFJob pods' runAsUser
+    text = dockerfile.read_text()
+    for path in ("/minio", "/gcs", "/s3", "/mnt/genlab"):  # KFP launcher's local artifact roots, the PVC
+        assert path in text
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_no_credentials(dockerfile):
+    for word, args in instructions(dockerfile):
+        if word in ("ENV", "ARG"):
+            names = re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=", " " + args) or [args.split()[0]]
+            for name in names:
+                assert not SECRET_NAME.search(name), f"{dockerfile.name}: {word} {name}"
+        if word in ("COPY", "ADD"):
+            assert not re.search(r"\.(json|pem|key|p12)\b|\.env\b|kubeconfig|\.ssh", args), args
+        assert word != "ADD" or "://" not in args, f"{dockerfile.name}: ADD from a URL"
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in dockerfile.read_text()
+
+
+def dockerignore_patterns() -> list[str]:
+    path = ROOT / ".dockerignore"
+    if not path.exists():
+        return []
+    return [
+        p.strip().rstrip("/") for p in path.read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_copy_sources_exist_in_context(dockerfile):
+    ignored = dockerignore_patterns()
+    for word, args in instructions(dockerfile):
+        if word != "COPY":
+            continue
+        parts = [a for a in args.split() if not a.startswith("--")]
+        for src in parts[:-1]:
+            assert (ROOT / src).exists(), f"{dockerfile.name}: COPY {src}: not in the build context"
+            assert not any(fnmatch.fnmatch(src, pat) for pat in ignored if not pat.startswith("!")), src
+
+
+def test_tensorflow_pins():
+    cpu = (ROOT / "images/trainer.Dockerfile").read_text()
+    gpu = (ROOT / "images/trainer-gpu.Dockerfile").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert "pip install ." in cpu and re.search(r"tensorflow-cpu>=2\.21,<2\.22", pyproject)
+    assert "tensorflow[and-cuda]==2.21.*" in gpu
+    assert "tensorflow-cpu" in gpu  # filtered out of the dependency list, with the reason
+    mk = (ROOT / "mk/cluster.mk").read_text()
+    assert "trainer_image(False)" in mk and "trainer_image(True)" in mk
