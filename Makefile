@@ -10,8 +10,11 @@ RUNS ?= runs
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-# Extra prerequisites of `make test`, added by mk/*.mk (e.g. checkov's own venv).
+# Extra prerequisites of `make test`, added by mk/*.mk (e.g. checkov's own venv);
+# included before the rules so their additions are seen.
+.DEFAULT_GOAL := help
 TEST_DEPS :=
+-include mk/*.mk
 
 .PHONY: help install data demo test lint compile bench bench-quick clean
 
@@ -63,4 +66,3 @@ bench-quick: install data
 clean:
 	rm -rf $(RUNS) compiled .pytest_cache
 
--include mk/*.mk
