@@ -7,12 +7,15 @@ complete only when its marker file (manifest / ``model.json``) exists, and that 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
 import tensorflow as tf
+
+from genlab.errors import DataError
 
 
 def is_remote(uri: str) -> bool:
@@ -23,18 +26,34 @@ def join(uri: str, *parts: str) -> str:
     return "/".join([uri.rstrip("/"), *parts]) if is_remote(uri) else str(Path(uri, *parts))
 
 
+@contextlib.contextmanager
+def storage_errors(uri: str):
+    """A ``gs://`` (or other remote) path that cannot be reached is a DataError naming it, not a traceback."""
+    try:
+        yield
+    except tf.errors.OpError as e:
+        if not is_remote(uri):
+            raise
+        reason = (e.message or type(e).__name__).strip().splitlines()[0]
+        raise DataError(f"{uri}: cannot access it ({reason}); check the bucket name, the network, and that "
+                        "credentials are available (Workload Identity or application default "
+                        "credentials)") from None
+
+
 def exists(uri: str) -> bool:
-    return tf.io.gfile.exists(uri)
+    with storage_errors(uri):
+        return tf.io.gfile.exists(uri)
 
 
 def makedirs(uri: str) -> None:
-    tf.io.gfile.makedirs(uri)
+    with storage_errors(uri):
+        tf.io.gfile.makedirs(uri)
 
 
 def write_bytes(uri: str, data: bytes) -> None:
     """Write ``data`` so that readers see the old file or the whole new one, never a part."""
     if is_remote(uri):
-        with tf.io.gfile.GFile(uri, "wb") as f:
+        with storage_errors(uri), tf.io.gfile.GFile(uri, "wb") as f:
             f.write(data)
         return
     path = Path(uri)
@@ -60,7 +79,7 @@ def write_json(uri: str, obj) -> None:
 
 
 def read_bytes(uri: str) -> bytes:
-    with tf.io.gfile.GFile(uri, "rb") as f:
+    with storage_errors(uri), tf.io.gfile.GFile(uri, "rb") as f:
         return f.read()
 
 

@@ -50,7 +50,7 @@ def build_pipeline(exp):
 def compile_pipeline(exp, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.stem}.tmp.yaml")  # the compiler insists on a .yaml suffix
     compiler.Compiler().compile(build_pipeline(exp), package_path=str(tmp))
     tmp.replace(path)
     return path

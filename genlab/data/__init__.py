@@ -55,6 +55,14 @@ def _idx_split(folder, ds, split: str, limit: int, size: int) -> Iterator[tuple[
 def prepare(exp, out_uri: str) -> DatasetManifest:
     """Read the configured dataset, validate it, write shards and a manifest to ``out_uri``."""
     cfg = exp.data
+    if cfg.dataset == "text":  # character-level corpora: genlab.data.text
+        from genlab.data.text import prepare_text
+
+        return prepare_text(exp, out_uri)
+    if cfg.dataset == "images":  # a folder of PNG/JPEG, one subfolder per class: genlab.data.folder
+        from genlab.data.folder import prepare_folder
+
+        return prepare_folder(exp, out_uri)
     if cfg.dataset in IDX_DATASETS:
         ds = IDX_DATASETS[cfg.dataset]
         folder = fetch_idx(ds, cfg.source)
@@ -69,13 +77,17 @@ def prepare(exp, out_uri: str) -> DatasetManifest:
                              shape=(cfg.image_size, cfg.image_size, 1), class_names=ds.class_names,
                              splits=splits, shards=cfg.shards)
     raise ConfigError(f"data.dataset: unknown dataset {cfg.dataset!r}; expected one of: "
-                      f"{', '.join(sorted(IDX_DATASETS))}")
+                      f"{', '.join(sorted([*IDX_DATASETS, 'images', 'text']))}")
 
 
 def data_spec(manifest: DatasetManifest, exp):
     """What the model needs to know about the prepared data."""
     from genlab.models.base import DataSpec
 
+    if manifest.extra.get("kind") == "text":  # token windows + vocabulary: genlab.data.text
+        from genlab.data.text import text_spec
+
+        return text_spec(manifest, exp)
     return DataSpec(shape=tuple(manifest.shape), num_classes=manifest.num_classes,
                     binarize=exp.data.binarize, class_names=manifest.class_names)
 

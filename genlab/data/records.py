@@ -108,6 +108,8 @@ def write_dataset(out_uri: str, *, dataset: str, source: str, shape: tuple[int, 
     Shards are written to a local staging folder first and moved into place (renamed when local,
     uploaded when remote) before the manifest is written.
     """
+    if not io.is_remote(out_uri):
+        Path(out_uri).parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".genlab-prepare-",
                                     dir=None if io.is_remote(out_uri) else Path(out_uri).parent))
     try:
@@ -129,7 +131,8 @@ def write_dataset(out_uri: str, *, dataset: str, source: str, shape: tuple[int, 
 def _publish(staging: Path, out_uri: str, manifest: DatasetManifest) -> None:
     if io.is_remote(out_uri):
         for f in staging.iterdir():
-            tf.io.gfile.copy(str(f), io.join(out_uri, f.name), overwrite=True)
+            with io.storage_errors(out_uri):
+                tf.io.gfile.copy(str(f), io.join(out_uri, f.name), overwrite=True)
         io.write_json(io.join(out_uri, MANIFEST), manifest.to_json())
         return
     out = Path(out_uri)
@@ -178,19 +181,36 @@ def _parser(shape):
     return parse
 
 
+def _text_parser(shape):
+    """Text datasets (genlab.data.text; manifest extra kind "text") store windows of int32 token
+    ids in the same raw-bytes feature that holds an image's pixels."""
+    spec = {"image": tf.io.FixedLenFeature([], tf.string)}
+
+    def parse(record):
+        ex = tf.io.parse_single_example(record, spec)
+        return {"tokens": tf.reshape(tf.io.decode_raw(ex["image"], tf.int32), shape)}
+
+    return parse
+
+
+def is_text(manifest: DatasetManifest) -> bool:
+    return manifest.extra.get("kind") == "text"
+
+
 def _to_float(batch):
     return {"image": tf.cast(batch["image"], tf.float32) / 255.0, "label": batch["label"]}
 
 
 def split_dataset(uri: str, manifest: DatasetManifest, split: str) -> tf.data.Dataset:
-    """Examples of one split, in a fixed order, as uint8 images and int32 labels."""
+    """Examples of one split, in a fixed order, as uint8 images and int32 labels (text: int32 tokens)."""
     if split not in manifest.splits:
         raise DataError(f"{uri}: no split '{split}' (have: {', '.join(manifest.splits)})")
     files = [io.join(uri, s.file) for s in manifest.splits[split]]
     # Reading shard k's i-th record for k in order restores the original example order.
     ds = tf.data.Dataset.from_tensor_slices(files).interleave(
         tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
-    return ds.map(_parser(manifest.shape), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    parser = _text_parser(manifest.shape) if is_text(manifest) else _parser(manifest.shape)
+    return ds.map(parser, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def train_input(uri: str, manifest: DatasetManifest, *, global_batch: int, seed: int,
@@ -210,7 +230,9 @@ def train_input(uri: str, manifest: DatasetManifest, *, global_batch: int, seed:
     ds = ds.shuffle(min(count, 60_000), seed=seed, reshuffle_each_iteration=True).repeat()
     if n > 1:
         ds = ds.shard(n, index)
-    ds = ds.batch(global_batch // n, drop_remainder=True).map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(global_batch // n, drop_remainder=True)
+    if not is_text(manifest):  # text batches stay int32 token ids
+        ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
     if skip_batches:
         ds = ds.skip(skip_batches)
     options = tf.data.Options()

@@ -30,7 +30,12 @@ def evaluate(exp, data_uri: str, model_uri: str) -> dict[str, float]:
     manifest = data.load_manifest(data_uri)
     cfg = exp.evaluate
     metrics: dict[str, float] = {}
-    test_x, test_y = data.load_arrays(data_uri, "test", manifest=manifest)
+    if model.output_kind == "text":  # genlab.data.text: validation token windows, not images
+        from genlab.data.text import load_tokens
+
+        test_x = load_tokens(data_uri, "validation", manifest=manifest)
+    else:
+        test_x, test_y = data.load_arrays(data_uri, "test", manifest=manifest)
     if model.output_kind == "image":
         train_x, train_y = data.load_arrays(data_uri, "train", manifest=manifest)
         extractor = get_extractor(manifest, train_x, train_y, cfg.feature_epochs, seed=cfg.seed, log=log)
@@ -45,6 +50,8 @@ def evaluate(exp, data_uri: str, model_uri: str) -> dict[str, float]:
         metrics["classifier_accuracy"] = float((extractor.predict(test_x) == test_y).mean())
         metrics.update(model.sample_metrics(fake, extractor))
     metrics.update(model.likelihood_metrics(test_x, cfg))
+    if model.output_kind != "text":  # image datasets have test labels
+        metrics.update(model.labelled_metrics(test_x, test_y, cfg))
     metrics = {k: float(v) for k, v in sorted(metrics.items())}
     log("metrics: " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f" ({time.time() - t0:.0f}s)")
     return metrics

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from genlab import io, report
 from genlab.generate.images import grid, interpolation_latents, save_png, to_png
+from genlab.generate.latent import attribute_sections
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | N
             interp_png = save_png(io.join(out_dir, "interpolation.png"), walk)
             pictures.append(("Latent interpolation (each row: one latent to another)", to_png(walk)))
     sections = model.report_sections(out_dir, exp, data_uri)
+    if model.output_kind == "image" and model.latent_dim() and not model.has_labels:
+        sections = [*sections, *attribute_sections(model, exp, data_uri, out_dir)]
 
     meta = io.read_json(io.join(model_uri, MODEL_MARKER))
     history_path = io.join(model_uri, "history.json")

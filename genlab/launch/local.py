@@ -30,13 +30,14 @@ def free_ports(n: int) -> list[int]:
     socks = []
     try:
         for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
+            try:  # socket() fails when file descriptors run out, bind() when ports do
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind(("127.0.0.1", 0))
             except OSError as e:
-                raise LaunchError(f"could not find {n} free loopback ports for the workers: {e}") from None
-            socks.append(s)
+                raise LaunchError(f"train.workers: could not find {n} free loopback ports for the workers "
+                                  f"({e}); use fewer workers") from None
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
@@ -64,6 +65,12 @@ class LocalLauncher:
         self.stream = stream or sys.stdout
         self.restart_delay_s = restart_delay_s
         self.attempts = 0  # how many times the job was started (for tests and reports)
+        self._procs: list[subprocess.Popen] = []
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the current attempt's workers, by worker index (for tests and tools)."""
+        return [p.pid for p in self._procs]
 
     def run(self, job: TrainJob) -> None:
         if job.workers < 1:
@@ -93,6 +100,7 @@ class LocalLauncher:
         """Start all workers; return None on success or (index, exit code, last lines) of the first failure."""
         ports = free_ports(job.workers)
         procs, tails, threads = [], [], []
+        self._procs = procs
         try:
             for i in range(job.workers):
                 env = {**os.environ, **self.env, "TF_CONFIG": tf_config(ports, i)}
@@ -112,7 +120,8 @@ class LocalLauncher:
                 codes = [p.poll() for p in procs]
                 failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
                 if failed:
-                    i, code = failed[0]
+                    # Peers of a killed worker crash too (their collectives break): blame the signalled one.
+                    i, code = min(failed, key=lambda f: (f[1] > 0, f[0]))
                     self._say(f"worker {i} exited with code {code}; stopping the others")
                     self._stop(procs)
                     for t in threads:

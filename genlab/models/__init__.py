@@ -13,7 +13,11 @@ from genlab.errors import ConfigError
 # family name -> module under genlab.models
 FAMILIES = {
     "dcgan": "gan",
+    "cgan": "gan", "wgan_gp": "gan",
     "vae": "vae",
+    "char_lstm": "text", "transformer": "text",
+    "pixelcnn": "pixelcnn",
+    "style_transfer": "style", "deepdream": "style",
 }
 
 

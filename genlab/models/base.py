@@ -27,6 +27,7 @@ class DataSpec:
     num_classes: int = 0
     binarize: bool = False  # dynamically binarized pixels (Bernoulli likelihood)
     class_names: tuple[str, ...] = ()
+    vocab: tuple[str, ...] = ()  # text models: the character of each token id (genlab.data.text)
 
 
 class StepContext:
@@ -112,6 +113,10 @@ class GenerativeModel(abc.ABC):
     # --- evaluation ---
     def likelihood_metrics(self, images: np.ndarray, eval_cfg) -> dict[str, float]:
         """Model-specific test metrics (ELBO, bits/dim, ...). Empty when the model has none."""
+        return {}
+
+    def labelled_metrics(self, images: np.ndarray, labels: np.ndarray, eval_cfg) -> dict[str, float]:
+        """Test metrics that also need the test labels (e.g. a feature network's accuracy)."""
         return {}
 
     def sample_metrics(self, samples: np.ndarray, extractor) -> dict[str, float]:

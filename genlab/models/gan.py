@@ -4,10 +4,22 @@ DCGAN: Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
 Convolutional Generative Adversarial Networks" (2016), in the form of Chollet, *Deep Learning
 with Python* (2nd ed.), ch. 12: strided (transposed) convolutions, LeakyReLU, no pooling,
 a sigmoid output in [0, 1], and a little noise on the discriminator's labels.
+
+Conditional GAN (``cgan``): Mirza & Osindero, "Conditional Generative Adversarial Nets" (2014),
+in the form of keras-io's conditional GAN example: the class label reaches the generator as a
+learned embedding concatenated to z, and the discriminator as one extra input channel (a learned
+per-class map the size of the image). The DCGAN networks do the rest. Evaluation adds the
+feature classifier's accuracy on generated samples per requested class.
+
+WGAN-GP (``wgan_gp``): Gulrajani et al., "Improved Training of Wasserstein GANs" (2017): a critic
+with an unbounded score (no sigmoid) trained ``critic_steps`` times per generator step on
+E[f(fake)] - E[f(real)] + lambda * E[(||grad f(x_hat)|| - 1)^2], x_hat on lines between real and
+fake, with Adam(lr=1e-4, beta_1=0, beta_2=0.9) as in the paper.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import keras
@@ -15,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel, StepContext
 
 
@@ -33,7 +46,42 @@ class DCGANConfig:
         _check_min(self, "model", latent_dim=1, width=1)
 
 
-CONFIGS = {"dcgan": DCGANConfig}
+@dataclass(frozen=True)
+class CGANConfig(DCGANConfig):
+    """DCGAN's fields plus the size of the label embedding given to the generator."""
+
+    family: str = "cgan"
+    embed_dim: int = 16  # the label embedding concatenated to z
+
+    def __post_init__(self):
+        from genlab.config import _check_min
+
+        super().__post_init__()
+        _check_min(self, "model", embed_dim=1)
+
+
+@dataclass(frozen=True)
+class WGANGPConfig:
+    family: str = "wgan_gp"
+    latent_dim: int = 64
+    width: int = 32  # as DCGAN: filters of the generator's last block
+    critic_steps: int = 5  # n_critic: critic updates per generator update (paper: 5)
+    gp_weight: float = 10.0  # lambda, the gradient penalty's weight (paper: 10)
+    beta_1: float = 0.0  # Adam, as in Gulrajani et al. (with train.learning_rate 1e-4)
+    beta_2: float = 0.9
+
+    def __post_init__(self):
+        from genlab.config import _check_min
+
+        _check_min(self, "model", latent_dim=1, width=1, critic_steps=1)
+        if self.gp_weight < 0:
+            raise ConfigError(f"model.gp_weight: expected a number >= 0, got {self.gp_weight}")
+        for name in ("beta_1", "beta_2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"model.{name}: expected a number in [0, 1), got {getattr(self, name)}")
+
+
+CONFIGS = {"dcgan": DCGANConfig, "cgan": CGANConfig, "wgan_gp": WGANGPConfig}
 
 
 def build_generator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model:
@@ -125,5 +173,260 @@ class DCGAN(GenerativeModel):
         return self.decode(z)
 
 
+
+
+# --- conditional GAN (Mirza & Osindero 2014) ---------------------------------------------------
+
+
+def build_conditional_generator(cfg: CGANConfig, shape: tuple[int, ...], num_classes: int) -> keras.Model:
+    z = keras.Input((cfg.latent_dim,), name="z")
+    label = keras.Input((1,), dtype="int32", name="label")
+    e = layers.Embedding(num_classes, cfg.embed_dim, name="label_embedding")(label)  # (1, embed_dim)
+    e = layers.Flatten()(e)  # (embed_dim,)
+    x = layers.Concatenate()([z, e])  # (latent_dim + embed_dim,)
+    body = build_generator(dataclasses.replace(cfg, latent_dim=cfg.latent_dim + cfg.embed_dim), shape)
+    return keras.Model([z, label], body(x), name="conditional_generator")  # (h, w, c) in [0, 1]
+
+
+def build_conditional_discriminator(cfg: CGANConfig, shape: tuple[int, ...], num_classes: int) -> keras.Model:
+    h, w, c = shape
+    image = keras.Input(shape, name="image")
+    label = keras.Input((1,), dtype="int32", name="label")
+    m = layers.Embedding(num_classes, h * w, name="label_map")(label)  # (1, h*w)
+    m = layers.Reshape((h, w, 1))(m)  # (h, w, 1) a learned map per class
+    x = layers.Concatenate()([image, m])  # (h, w, c + 1)
+    body = build_discriminator(cfg, (h, w, c + 1))
+    return keras.Model([image, label], body(x), name="conditional_discriminator")  # (1,) a logit
+
+
+def class_blocks(n: int, num_classes: int) -> np.ndarray:
+    """The labels ``sample(n, seed)`` requests: classes in order, in equal contiguous blocks.
+
+    Example k gets class ``k * num_classes // n``, so a grid with ``num_classes`` rows shows one
+    class per row, and ``evaluate`` (which samples with labels=None) gets balanced classes.
+    """
+    return (np.arange(n) * num_classes // n).astype(np.int32)
+
+
+class ConditionalGAN(GenerativeModel):
+    """A DCGAN told which class to draw. Both steps use the real batch's labels (as keras-io)."""
+
+    family = "cgan"
+    has_labels = True
+
+    def __init__(self, cfg: CGANConfig, spec: DataSpec, train_cfg):
+        super().__init__(cfg, spec, train_cfg)
+        if spec.num_classes < 2:
+            raise ConfigError(f"model.family: cgan needs a labelled dataset with >= 2 classes; "
+                              f"data.dataset has {spec.num_classes}")
+        if spec.shape[0] % 4 or spec.shape[1] % 4:
+            raise ConfigError(f"data.image_size: cgan needs a multiple of 4, got {spec.shape[0]}")
+        k = spec.num_classes
+        self.networks = {
+            "generator": build_conditional_generator(cfg, spec.shape, k),
+            "discriminator": build_conditional_discriminator(cfg, spec.shape, k),
+        }
+        lr = train_cfg.learning_rate
+        self.optimizers = {
+            "generator": keras.optimizers.Adam(lr, beta_1=cfg.beta_1),
+            "discriminator": keras.optimizers.Adam(lr, beta_1=cfg.beta_1),
+        }
+
+    def train_step(self, batch: dict, ctx: StepContext) -> dict:
+        gen, disc = self.networks["generator"], self.networks["discriminator"]
+        real = tf.convert_to_tensor(batch["image"])  # (b, h, w, c)
+        labels = tf.reshape(tf.cast(batch["label"], tf.int32), (-1, 1))  # (b, 1)
+        ones = tf.ones((tf.shape(real)[0], 1))
+
+        # Discriminator: (real image, its label) -> 1, (fake of that label, label) -> 0.
+        z = ctx.normal([self.cfg.latent_dim])
+        noise_real = self.cfg.label_noise * ctx.uniform([1])
+        noise_fake = self.cfg.label_noise * ctx.uniform([1])
+        with tf.GradientTape() as tape:
+            fake = gen([z, labels], training=True)
+            d_real = disc([real, labels], training=True)
+            d_fake = disc([fake, labels], training=True)
+            d_loss = ctx.mean(bce(ones - noise_real, d_real) + bce(noise_fake, d_fake))
+        grads = tape.gradient(d_loss, disc.trainable_variables)
+        self.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables))
+
+        # Generator: make the discriminator accept (fake, requested label).
+        z = ctx.normal([self.cfg.latent_dim])
+        with tf.GradientTape() as tape:
+            g_loss = ctx.mean(bce(ones, disc([gen([z, labels], training=True), labels], training=True)))
+        grads = tape.gradient(g_loss, gen.trainable_variables)
+        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables))
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    def _labels(self, n: int, labels) -> np.ndarray:
+        k = self.spec.num_classes
+        if labels is None:
+            return class_blocks(n, k)
+        labels = np.asarray(labels)
+        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+            raise ConfigError(f"labels: expected {n} integer class indices, got shape {labels.shape} "
+                              f"of {labels.dtype}")
+        if labels.min() < 0 or labels.max() >= k:
+            raise ConfigError(f"labels: expected class indices in [0, {k}), got {labels.min()}..{labels.max()}")
+        return labels.astype(np.int32)
+
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    def decode(self, z, labels=None) -> np.ndarray:
+        """Latents -> images; labels=None requests ``class_blocks`` (a 10-row interpolation on
+        10 classes walks within one class per row)."""
+        z = np.asarray(z, np.float32)
+        y = self._labels(len(z), labels).reshape(-1, 1)
+        return np.asarray(self.networks["generator"]([z, y], training=False))
+
+    def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
+        """n images of the requested classes; labels=None requests ``class_blocks(n)``."""
+        labels = self._labels(n, labels)
+        z = np.random.default_rng(seed).standard_normal((n, self.cfg.latent_dim)).astype(np.float32)
+        return self.decode(z, labels)
+
+    def sample_metrics(self, samples: np.ndarray, extractor) -> dict[str, float]:
+        """The feature classifier's accuracy on samples drawn with labels=None, overall and per class."""
+        requested = class_blocks(len(samples), self.spec.num_classes)
+        correct = extractor.predict(samples) == requested
+        metrics = {"class_accuracy": float(correct.mean())}
+        for k in range(self.spec.num_classes):
+            if (requested == k).any():
+                metrics[f"class_accuracy_{k}"] = float(correct[requested == k].mean())
+        return metrics
+
+    def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
+        """One row of samples per requested class, labelled by the class's name."""
+        import html
+
+        from genlab import io, report
+        from genlab.generate.images import grid, save_png, to_png
+
+        k, cols = self.spec.num_classes, exp.generate.cols
+        samples = self.sample(k * cols, seed=exp.generate.seed, labels=np.repeat(np.arange(k), cols))
+        save_png(io.join(out_dir, "samples_by_class.png"), grid(samples, k, cols))
+        names = self.spec.class_names or tuple(str(i) for i in range(k))
+        rows = ["<p>Each row requests one class; <code>class_accuracy_&lt;i&gt;</code> in the metrics is "
+                "the feature classifier's accuracy on that class's samples.</p>",
+                "<table><tr><th>class</th><th>i</th><th>samples</th></tr>"]
+        for i in range(k):
+            strip = to_png(grid(samples[i * cols:(i + 1) * cols], 1, cols))
+            rows.append(f"<tr><td>{html.escape(names[i])}</td><td>{i}</td>"
+                        f"<td>{report.img_tag(strip, names[i])}</td></tr>")
+        rows.append("</table>")
+        return [("Samples by class", "\n".join(rows))]
+
+
+# --- WGAN-GP (Gulrajani et al. 2017) ------------------------------------------------------------
+
+
+def build_critic(cfg: WGANGPConfig, shape: tuple[int, ...]) -> keras.Model:
+    """DCGAN's discriminator without dropout or sigmoid, and no batch norm (it would couple the
+    examples and break the per-example gradient penalty)."""
+    image = keras.Input(shape, name="image")
+    x = layers.Conv2D(cfg.width * 2, 4, strides=2, padding="same")(image)  # (h/2, w/2, 2w)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/4, w/4, 4w)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/8, w/8, 4w)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Flatten()(x)
+    score = layers.Dense(1)(x)  # (1,) an unbounded score
+    return keras.Model(image, score, name="critic")
+
+
+def gradient_penalty(critic, real, fake, eps, weight: float):
+    """Per-example lambda * (||grad_x f(x_hat)||_2 - 1)^2 at x_hat = eps * real + (1 - eps) * fake.
+
+    ``eps`` has shape (b, 1, 1, 1), uniform in [0, 1]. The critic treats examples independently,
+    so the gradient of the summed scores w.r.t. x_hat holds each example's own gradient.
+    """
+    x_hat = tf.convert_to_tensor(eps * real + (1.0 - eps) * fake)  # (b, h, w, c)
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        score = critic(x_hat, training=True)  # (b, 1)
+    grad = tape.gradient(score, x_hat)  # (b, h, w, c)
+    norm = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=list(range(1, len(grad.shape)))) + 1e-12)  # (b,)
+    return weight * tf.square(norm - 1.0)
+
+
+class WGANGP(GenerativeModel):
+    """WGAN with gradient penalty.
+
+    The paper draws a fresh real batch for each of the ``critic_steps`` critic updates, but
+    ``train_step`` receives one batch. So the global batch holds ``critic_steps`` critic batches:
+    critic update i uses the i-th contiguous chunk of m = batch_size / critic_steps real images
+    (on every replica the i-th chunk of its slice, which together are rows [i*m, (i+1)*m) of the
+    global batch, so 1 and N workers see the same chunks), with the i-th chunk of fresh latents
+    and interpolation weights. The generator update then uses m fresh latents. One step therefore
+    consumes ``batch_size`` real images exactly once and makes one generator update.
+    """
+
+    family = "wgan_gp"
+
+    def __init__(self, cfg: WGANGPConfig, spec: DataSpec, train_cfg):
+        super().__init__(cfg, spec, train_cfg)
+        if spec.shape[0] % 4 or spec.shape[1] % 4:
+            raise ConfigError(f"data.image_size: wgan_gp needs a multiple of 4, got {spec.shape[0]}")
+        per_worker = cfg.critic_steps * train_cfg.workers
+        if train_cfg.batch_size % per_worker:
+            raise ConfigError(
+                f"train.batch_size: wgan_gp splits each worker's batch into model.critic_steps "
+                f"({cfg.critic_steps}) critic batches; expected a multiple of critic_steps x train.workers "
+                f"= {per_worker}, got {train_cfg.batch_size}")
+        self.networks = {"generator": build_generator(cfg, spec.shape), "critic": build_critic(cfg, spec.shape)}
+        lr = train_cfg.learning_rate
+        self.optimizers = {
+            "generator": keras.optimizers.Adam(lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2),
+            "critic": keras.optimizers.Adam(lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2),
+        }
+
+    def train_step(self, batch: dict, ctx: StepContext) -> dict:
+        gen, critic = self.networks["generator"], self.networks["critic"]
+        n = self.cfg.critic_steps
+        real = batch["image"]  # (b, h, w, c): n critic batches of m = b / n
+        m = tf.shape(real)[0] // n
+
+        def chunk_mean(per_example):  # the mean over one global critic batch (this replica's share)
+            return ctx.mean(per_example) * n
+
+        z_all = ctx.normal([self.cfg.latent_dim])  # (b, latent): fresh latents for every critic batch
+        eps_all = ctx.uniform([1] * (len(real.shape) - 1))  # (b, 1, 1, 1): interpolation weights
+        d_losses, gps, distances = [], [], []
+        for i in range(n):
+            part = slice(i * m, (i + 1) * m)
+            with tf.GradientTape() as tape:
+                fake = gen(z_all[part], training=True)  # (m, h, w, c)
+                f_real = tf.squeeze(critic(real[part], training=True), -1)  # (m,)
+                f_fake = tf.squeeze(critic(fake, training=True), -1)  # (m,)
+                gp = gradient_penalty(critic, real[part], fake, eps_all[part], self.cfg.gp_weight)  # (m,)
+                d_loss = chunk_mean(f_fake - f_real + gp)
+            grads = tape.gradient(d_loss, critic.trainable_variables)
+            self.optimizers["critic"].apply_gradients(zip(grads, critic.trainable_variables))
+            d_losses.append(d_loss)
+            gps.append(chunk_mean(gp))
+            distances.append(chunk_mean(f_real - f_fake))
+
+        # Generator: raise the critic's score of fakes.
+        z = ctx.normal([self.cfg.latent_dim])[:m]  # (m, latent)
+        with tf.GradientTape() as tape:
+            g_loss = chunk_mean(-tf.squeeze(critic(gen(z, training=True), training=True), -1))
+        grads = tape.gradient(g_loss, gen.trainable_variables)
+        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables))
+        mean = tf.math.reduce_mean
+        return {"d_loss": mean(d_losses), "g_loss": g_loss, "gp": mean(gps), "wasserstein": mean(distances)}
+
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    def decode(self, z) -> np.ndarray:
+        return np.asarray(self.networks["generator"](np.asarray(z, np.float32), training=False))
+
+    def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
+        z = np.random.default_rng(seed).standard_normal((n, self.cfg.latent_dim)).astype(np.float32)
+        return self.decode(z)
+
+
 def build(cfg, spec: DataSpec, train_cfg) -> GenerativeModel:
-    return {"dcgan": DCGAN}[cfg.family](cfg, spec, train_cfg)
+    return {"dcgan": DCGAN, "cgan": ConditionalGAN, "wgan_gp": WGANGP}[cfg.family](cfg, spec, train_cfg)

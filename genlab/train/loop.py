@@ -8,6 +8,7 @@ written every ``train.checkpoint_every`` steps, and a re-run resumes from the la
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -35,6 +36,7 @@ class TrainResult:
     examples_per_sec: float  # median over logged intervals, global examples
     seconds: float
     workers: int
+    weights_sha256: str  # fingerprint of every network's weights: equal on all workers when in sync
 
 
 def total_steps(exp, train_count: int) -> int:
@@ -112,9 +114,8 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         s = int(step.numpy())
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
-            raise TrainingError(
-                f"step {s}: loss {bad[0]} is {losses[bad[0]]}; training stopped. The last good "
-                f"checkpoint (step {last_good}) is kept in {chief_dir}; lower train.learning_rate and re-run")
+            raise TrainingError(f"step {s}: loss {bad[0]} is {losses[bad[0]]}; training stopped. "
+                                f"{_kept(last_good, chief_dir)}; lower train.learning_rate and re-run")
         if s % exp.train.log_every == 0 or s == steps:
             now = time.time()
             rate = (s - s_log) * global_batch / max(now - t_log, 1e-9)
@@ -130,6 +131,11 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
                         tf.summary.scalar(k, v)
                     tf.summary.scalar("examples_per_sec", rate)
         if s % exp.train.checkpoint_every == 0 or s == steps:
+            broken = _nonfinite_weight(model)  # a finite loss can hide an overflowed update: never save it
+            if broken:
+                raise TrainingError(f"step {s}: weight {broken} is NaN or Inf; training stopped before "
+                                    f"checkpointing it. {_kept(last_good, chief_dir)}; lower "
+                                    f"train.learning_rate and re-run")
             manager.save(checkpoint_number=s)  # every worker saves (collective); only the chief's is kept
             last_good = s
             if role.is_chief:
@@ -143,9 +149,34 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         writer.close()
     result = TrainResult(steps=int(step.numpy()), resumed_from=resumed_from, final_losses=losses,
                          examples_per_sec=float(np.median(rates)) if rates else 0.0,
-                         seconds=time.time() - t_start, workers=role.num_workers)
+                         seconds=time.time() - t_start, workers=role.num_workers,
+                         weights_sha256=weights_fingerprint(model))
     log(f"done: {json.dumps(asdict(result))}")
     return result
+
+
+def weights_fingerprint(model) -> str:
+    h = hashlib.sha256()
+    for name in sorted(model.networks):
+        for w in model.networks[name].weights:
+            h.update(np.asarray(w.numpy()).tobytes())
+    return h.hexdigest()
+
+
+def _nonfinite_weight(model) -> str | None:
+    """The first network weight holding a NaN or Inf, as ``network/weight``; None when all are finite."""
+    for name in sorted(model.networks):
+        for w in model.networks[name].weights:
+            value = tf.convert_to_tensor(w)
+            if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
+                return f"{name}/{w.path}"
+    return None
+
+
+def _kept(last_good: int, chief_dir: str) -> str:
+    if last_good:
+        return f"The last good checkpoint (step {last_good}) is kept in {chief_dir}"
+    return "No checkpoint had been written yet"
 
 
 def _load_history(model_uri: str) -> list:
@@ -155,6 +186,9 @@ def _load_history(model_uri: str) -> list:
 
 def _save_model(model, exp, manifest, model_uri: str, steps: int, history: list) -> None:
     """Weights, history, then the marker: a model folder without model.json is incomplete."""
+    marker = io.join(model_uri, MODEL_MARKER)
+    if io.exists(marker):  # an earlier model is being replaced: it stops looking complete first
+        tf.io.gfile.remove(marker)
     staging = tempfile.mkdtemp(prefix="genlab-model-")
     try:
         model.save(staging)
@@ -164,7 +198,7 @@ def _save_model(model, exp, manifest, model_uri: str, steps: int, history: list)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     io.write_json(io.join(model_uri, "history.json"), history)
-    io.write_json(io.join(model_uri, MODEL_MARKER), {
+    io.write_json(marker, {
         "family": exp.model.family,
         "experiment": exp.to_dict(),
         "steps": steps,

@@ -1,0 +1,359 @@
+"""PixelCNN (van den Oord et al., "Pixel Recurrent Neural Networks", 2016, and "Conditional Image
+Generation with PixelCNN Decoders", 2016), as in Foster's *Generative Deep Learning* (ch. 5).
+
+An autoregressive model of quantised pixels in raster order: p(x) = prod_t p(x_t | x_<t). Masked
+convolutions keep it causal: the first layer (type A) hides the centre pixel and everything after it,
+later layers (type B) may see the centre, because their centre holds features of earlier pixels only.
+A stack of residual blocks (1x1 -> masked kxk -> 1x1, plus the skip) feeds 1x1 layers and a
+categorical distribution over ``levels`` values per subpixel. The channels of one pixel are
+predicted independently given the earlier pixels (the papers' R -> G -> B masks are not used;
+Fashion-MNIST has one channel anyway).
+
+Pixels are quantised to ``levels`` values (4 as in Foster, up to 256). Test metrics: the NLL in nats
+per image and bits/dim = NLL / (pixels * ln 2). With fewer than 256 levels these are bits per
+*quantised* dim: not comparable with the 8-bit numbers in papers.
+
+Sampling is sequential, one pixel per step. ``sample_naive`` runs the whole network on the whole
+canvas at every step (the textbook loop). ``sample_fast`` caches activations (Ramachandran et al.,
+"Fast Generation for Convolutional Autoregressive Models", 2017): in a causal stack, every layer's
+output at pixel t depends only on pixels before t, so at step t each layer computes its output at t
+alone, from the cached outputs of the layer below in its (masked) kernel window. Only the inputs of
+kxk layers need a cache; a step costs O(1) instead of O(pixels). Both samplers draw one uniform
+number per subpixel from the seed up front, invert the same categorical CDF in the same order, and
+compute in float64, so they return the same samples (checked with ``np.array_equal`` in the tests).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from genlab.errors import ConfigError
+from genlab.models.base import DataSpec, GenerativeModel, StepContext
+
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    family: str = "pixelcnn"
+    levels: int = 4  # values per subpixel (2..256)
+    filters: int = 64  # width of the residual stream; blocks work at half of it
+    residual_blocks: int = 5
+    first_kernel: int = 7  # the type-A masked convolution
+    kernel: int = 3  # the type-B masked convolution inside each residual block
+    head_layers: int = 2  # 1x1 layers between the residual stack and the logits
+    sample_batch: int = 500  # images sampled at once (memory bound, not a result)
+
+    def __post_init__(self):
+        from genlab.config import _check_min
+
+        _check_min(self, "model", levels=2, filters=2, residual_blocks=0, first_kernel=1, kernel=1,
+                   head_layers=0, sample_batch=1)
+        if self.levels > 256:
+            raise ConfigError(f"model.levels: expected an integer in 2..256, got {self.levels}")
+        for key in ("first_kernel", "kernel"):
+            if getattr(self, key) % 2 == 0:
+                raise ConfigError(f"model.{key}: expected an odd kernel size, got {getattr(self, key)}")
+
+
+CONFIGS = {"pixelcnn": PixelCNNConfig}
+
+
+# --- quantisation ----------------------------------------------------------------------------
+
+
+def quantise(x, levels: int):
+    """Images in [0, 1] (8-bit values / 255) -> integer levels 0..levels-1 (Foster's ``v // (256 / L)``)."""
+    v = tf.round(tf.cast(x, tf.float32) * 255.0)
+    return tf.cast(tf.minimum(tf.floor(v * levels / 256.0), levels - 1), tf.int32)
+
+
+def level_to_unit(q, levels: int, dtype=tf.float32):
+    """Integer levels -> [0, 1]: the network's input and the sampled picture."""
+    return tf.cast(q, dtype) / float(levels - 1)
+
+
+# --- networks --------------------------------------------------------------------------------
+
+
+def causal_mask(kernel: int, mask_type: str) -> np.ndarray:
+    """(k, k, 1, 1) mask: 1 above the centre row and left of the centre; the centre only for type B."""
+    c = kernel // 2
+    mask = np.zeros((kernel, kernel, 1, 1), np.float32)
+    mask[:c] = 1.0
+    mask[c, :c] = 1.0
+    if mask_type == "B":
+        mask[c, c] = 1.0
+    return mask
+
+
+class MaskedConv2D(layers.Layer):
+    """A 'same'-padded convolution whose kernel is multiplied by a causal mask on every call."""
+
+    def __init__(self, filters: int, kernel_size: int, mask_type: str, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        if mask_type not in ("A", "B"):
+            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+        self.filters, self.kernel_size, self.mask_type = filters, kernel_size, mask_type
+        self.activation = keras.activations.get(activation)
+        self.mask = causal_mask(kernel_size, mask_type)
+
+    def build(self, input_shape):
+        k = self.kernel_size
+        self.kernel = self.add_weight(name="kernel", shape=(k, k, input_shape[-1], self.filters),
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def masked_kernel(self):
+        return self.kernel * self.mask
+
+    def call(self, x):
+        y = keras.ops.conv(x, self.masked_kernel(), padding="same") + self.bias
+        return self.activation(y)
+
+
+def residual_block(x, cfg: PixelCNNConfig, k: int):
+    half = cfg.filters // 2
+    h = layers.Conv2D(half, 1, activation="relu", name=f"block{k}_in")(x)  # (h, w, f/2)
+    h = MaskedConv2D(half, cfg.kernel, "B", activation="relu", name=f"block{k}_masked")(h)  # (h, w, f/2)
+    h = layers.Conv2D(cfg.filters, 1, activation="relu", name=f"block{k}_out")(h)  # (h, w, f)
+    return layers.Add(name=f"block{k}_add")([x, h])  # (h, w, f)
+
+
+def build_pixelcnn(cfg: PixelCNNConfig, shape: tuple[int, ...]) -> keras.Model:
+    h, w, c = shape
+    image = keras.Input(shape, name="image")  # (h, w, c) levels scaled to [0, 1]
+    x = MaskedConv2D(cfg.filters, cfg.first_kernel, "A", activation="relu", name="masked_a")(image)  # (h, w, f)
+    for k in range(cfg.residual_blocks):
+        x = residual_block(x, cfg, k)  # (h, w, f)
+    for k in range(cfg.head_layers):
+        x = layers.Conv2D(cfg.filters, 1, activation="relu", name=f"head{k}")(x)  # (h, w, f)
+    x = layers.Conv2D(c * cfg.levels, 1, name="logits")(x)  # (h, w, c * levels)
+    logits = layers.Reshape((h, w, c, cfg.levels))(x)  # (h, w, c, levels)
+    return keras.Model(image, logits, name="pixelcnn")
+
+
+# --- float64 forward passes for sampling -----------------------------------------------------
+
+
+def sampling_params(net: keras.Model, cfg: PixelCNNConfig) -> dict:
+    """Each layer's (masked) kernel and bias as float64 tensors, keyed by layer name."""
+    params = {}
+    for layer in net.layers:
+        if isinstance(layer, MaskedConv2D):
+            kernel = layer.masked_kernel()
+        elif isinstance(layer, layers.Conv2D):
+            kernel = layer.kernel
+        else:
+            continue
+        params[layer.name] = (tf.constant(np.asarray(kernel), tf.float64),
+                              tf.constant(np.asarray(layer.bias), tf.float64))
+    return params
+
+
+def forward_full(x, params: dict, cfg: PixelCNNConfig):
+    """The whole network on a whole canvas (n, h, w, c) -> logits (n, h, w, c, levels), float64."""
+
+    def conv(name, t, relu=True):
+        kernel, bias = params[name]
+        y = tf.nn.conv2d(t, kernel, strides=1, padding="SAME") + bias
+        return tf.nn.relu(y) if relu else y
+
+    h = conv("masked_a", x)
+    for k in range(cfg.residual_blocks):
+        h = h + conv(f"block{k}_out", conv(f"block{k}_masked", conv(f"block{k}_in", h)))
+    for k in range(cfg.head_layers):
+        h = conv(f"head{k}", h)
+    logits = conv("logits", h, relu=False)
+    shape = tf.shape(x)
+    return tf.reshape(logits, [shape[0], shape[1], shape[2], shape[3], cfg.levels])
+
+
+def inverse_cdf(logits, u, temperature: float):
+    """Categorical draw by inverting the CDF with uniforms ``u``: logits (..., L), u (...) -> int32 (...)."""
+    cdf = tf.cumsum(tf.nn.softmax(logits / temperature, axis=-1), axis=-1)
+    q = tf.reduce_sum(tf.cast(cdf < u[..., None], tf.int32), axis=-1)
+    return tf.minimum(q, tf.shape(logits)[-1] - 1)  # u beyond a CDF that rounds below 1
+
+
+def _write(canvas, i, j, value):
+    """canvas[:, i, j, :] = value (n, c), for a loop-carried (n, h, w, c) tensor."""
+    n, c = value.shape
+    return tf.tensor_scatter_nd_update(canvas, tf.stack([tf.range(n), tf.fill([n], i), tf.fill([n], j)], 1),
+                                       value)
+
+
+def naive_sampler(cfg: PixelCNNConfig):
+    """The textbook loop: at each pixel, recompute the whole network on the whole canvas.
+
+    Returns ``run(params, u, temperature)``: u (n, h, w, c) float64 uniforms, consumed in raster
+    order -> int32 levels (n, h, w, c). Build it once and call it many times (it traces per shape).
+    """
+
+    @tf.function
+    def run(params, u, temperature):
+        n, h, w, c = u.shape
+
+        def body(t, canvas, out):
+            i, j = t // w, t % w
+            logits = forward_full(canvas, params, cfg)[:, i, j]  # (n, c, levels)
+            q = inverse_cdf(logits, u[:, i, j], temperature)  # (n, c)
+            canvas = _write(canvas, i, j, level_to_unit(q, cfg.levels, tf.float64))
+            return t + 1, canvas, _write(out, i, j, q)
+
+        canvas = tf.zeros([n, h, w, c], tf.float64)
+        out = tf.zeros([n, h, w, c], tf.int32)
+        _, _, out = tf.while_loop(lambda t, *_: t < h * w, body, [tf.constant(0), canvas, out])
+        return out
+
+    return lambda params, u, temperature=1.0: run(params, tf.constant(u, tf.float64),
+                                                  tf.constant(temperature, tf.float64)).numpy()
+
+
+def fast_sampler(cfg: PixelCNNConfig):
+    """Cached sampling: at each pixel every layer computes its output at that pixel only.
+
+    Caches: the canvas (input of the type-A layer) and each block's 1x1 output (input of its
+    masked kxk layer), zero-padded like a 'same' convolution. The residual stream, the 1x1 layers
+    and the logits are pointwise, so they need no cache. Same inputs, order and uniforms as
+    ``naive_sampler``; same signature. Compiled with XLA, which updates the caches in place.
+    """
+    pa, pb = cfg.first_kernel // 2, cfg.kernel // 2
+    half = cfg.filters // 2
+
+    @tf.function(jit_compile=True)
+    def run(params, u, temperature):
+        n, h, w, c = u.shape
+        k_a, b_a = params["masked_a"]
+        k_a = k_a[: pa + 1]  # (pa+1, ka, c, f): rows below the centre are masked out anyway
+        blocks = [(params[f"block{k}_in"][0][0, 0], params[f"block{k}_in"][1],
+                   params[f"block{k}_masked"][0][: pb + 1], params[f"block{k}_masked"][1],
+                   params[f"block{k}_out"][0][0, 0], params[f"block{k}_out"][1])
+                  for k in range(cfg.residual_blocks)]
+        heads = [(params[f"head{k}"][0][0, 0], params[f"head{k}"][1]) for k in range(cfg.head_layers)]
+        w_logits, b_logits = params["logits"][0][0, 0], params["logits"][1]
+
+        def body(t, canvas, caches, out):
+            i, j = t // w, t % w
+            # tf.slice with static sizes: XLA mis-compiled x[i:i+k] with a dynamic end here
+            window = tf.slice(canvas, [0, i, j, 0], [n, pa + 1, 2 * pa + 1, c])  # (n, pa+1, ka, c)
+            x = tf.nn.relu(tf.einsum("nabc,abcd->nd", window, k_a) + b_a)  # (n, f)
+            new_caches = []
+            for (wi, bi, km, bm, wo, bo), cache in zip(blocks, caches, strict=True):
+                a = tf.nn.relu(x @ wi + bi)  # (n, f/2)
+                cache = tf.tensor_scatter_nd_update(cache, [[i + pb, j + pb]], a[None])  # (h+pb, w+2pb, n, f/2)
+                win = tf.slice(cache, [i, j, 0, 0], [pb + 1, 2 * pb + 1, n, half])  # (pb+1, kb, n, f/2)
+                m = tf.nn.relu(tf.einsum("abnc,abcd->nd", win, km) + bm)  # (n, f/2)
+                x = x + tf.nn.relu(m @ wo + bo)  # (n, f)
+                new_caches.append(cache)
+            for wh, bh in heads:
+                x = tf.nn.relu(x @ wh + bh)  # (n, f)
+            logits = tf.reshape(x @ w_logits + b_logits, [n, c, cfg.levels])  # (n, c, levels)
+            q = inverse_cdf(logits, u[:, i, j], temperature)  # (n, c)
+            canvas = _write(canvas, i + pa, j + pa, level_to_unit(q, cfg.levels, tf.float64))
+            return t + 1, canvas, new_caches, _write(out, i, j, q)
+
+        canvas = tf.zeros([n, h + pa, w + 2 * pa, c], tf.float64)  # padded top, left and right
+        caches = [tf.zeros([h + pb, w + 2 * pb, n, half], tf.float64) for _ in blocks]
+        out = tf.zeros([n, h, w, c], tf.int32)
+        *_, out = tf.while_loop(lambda t, *_: t < h * w, body, [tf.constant(0), canvas, caches, out])
+        return out
+
+    return lambda params, u, temperature=1.0: run(params, tf.constant(u, tf.float64),
+                                                  tf.constant(temperature, tf.float64)).numpy()
+
+
+def sampling_uniforms(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """All the randomness of sampling n images, drawn up front: one uniform per subpixel."""
+    return np.random.default_rng(seed).random((n, *shape))
+
+
+# --- the model -------------------------------------------------------------------------------
+
+
+class PixelCNN(GenerativeModel):
+    family = "pixelcnn"
+
+    def __init__(self, cfg: PixelCNNConfig, spec: DataSpec, train_cfg):
+        super().__init__(cfg, spec, train_cfg)
+        if spec.binarize and cfg.levels != 2:
+            raise ConfigError(f"model.levels: data.binarize gives 2 levels per pixel, got levels {cfg.levels}")
+        self.networks = {"pixelcnn": build_pixelcnn(cfg, spec.shape)}
+        self.optimizers = {"pixelcnn": keras.optimizers.Adam(train_cfg.learning_rate)}
+        self._samplers = {}  # compiled once, reused: weights are passed in at every call
+
+    def dims(self) -> int:
+        return int(np.prod(self.spec.shape))
+
+    def to_levels(self, x, uniforms=None):
+        """Images in [0, 1] -> levels; binarized data draws Bernoulli(x) with the given uniforms."""
+        if self.spec.binarize:
+            return tf.cast(uniforms < x, tf.int32)
+        return quantise(x, self.cfg.levels)
+
+    def nll(self, q, training: bool):
+        """Per-example negative log-likelihood of levels q (n, h, w, c), nats per image."""
+        logits = self.networks["pixelcnn"](level_to_unit(q, self.cfg.levels), training=training)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=q, logits=logits)  # (n, h, w, c)
+        return tf.reduce_sum(ce, axis=[1, 2, 3])
+
+    def train_step(self, batch: dict, ctx: StepContext) -> dict:
+        x = batch["image"]  # (b, h, w, c) in [0, 1]
+        q = self.to_levels(x, ctx.uniform(self.spec.shape) if self.spec.binarize else None)
+        variables = self.trainable_for("pixelcnn")
+        with tf.GradientTape() as tape:
+            loss = ctx.mean(self.nll(q, training=True))  # nats per image
+        grads = tape.gradient(loss, variables)
+        self.optimizers["pixelcnn"].apply_gradients(zip(grads, variables))
+        return {"loss": loss, "bits_per_dim": loss / (self.dims() * math.log(2))}
+
+    # --- generation ---
+    def sample_levels(self, n: int, seed: int, temperature: float = 1.0, fast: bool = True) -> np.ndarray:
+        """n images of integer levels (n, h, w, c); the fast and naive samplers agree exactly."""
+        params = sampling_params(self.networks["pixelcnn"], self.cfg)
+        u = sampling_uniforms(n, self.spec.shape, seed)
+        if fast not in self._samplers:
+            self._samplers[fast] = (fast_sampler if fast else naive_sampler)(self.cfg)
+        sampler = self._samplers[fast]
+        chunks = [sampler(params, u[i: i + self.cfg.sample_batch], temperature)
+                  for i in range(0, n, self.cfg.sample_batch)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, *self.spec.shape), np.int32)
+
+    def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
+        return self.sample_levels(n, seed).astype(np.float32) / (self.cfg.levels - 1)
+
+    def latent_dim(self) -> int:
+        return 0
+
+    # --- evaluation ---
+    def likelihood_metrics(self, images: np.ndarray, eval_cfg) -> dict[str, float]:
+        uniforms = np.random.default_rng(eval_cfg.seed).random(images.shape).astype(np.float32)
+        nlls = [np.asarray(self.nll(self.to_levels(images[i: i + 500], uniforms[i: i + 500]), training=False))
+                for i in range(0, len(images), 500)]
+        nll = float(np.concatenate(nlls).mean())
+        # bits per (quantised) dim: with fewer than 256 levels not comparable with 8-bit papers
+        return {"nll": nll, "bits_per_dim": nll / (self.dims() * math.log(2))}
+
+    def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
+        from genlab import io, report
+        from genlab.generate.images import grid, save_png
+
+        g = exp.generate
+        temps = [t for t in g.temperatures if t > 0]
+        if not temps:
+            return []
+        rows = [self.sample_levels(g.cols, g.seed, temperature=t) / (self.cfg.levels - 1) for t in temps]
+        picture = grid(np.concatenate(rows).astype(np.float32), len(temps), g.cols)
+        path = save_png(io.join(out_dir, "temperatures.png"), picture)
+        caption = ", ".join(f"{t:g}" for t in temps)
+        html = (f"<p>Rows: sampling temperature {caption} (same uniforms in every row; "
+                f"{self.cfg.levels} levels per pixel).</p>" + report.img_tag(io.read_bytes(path), "temperatures"))
+        return [("Samples by temperature", html)]
+
+
+def build(cfg, spec: DataSpec, train_cfg) -> GenerativeModel:
+    return {"pixelcnn": PixelCNN}[cfg.family](cfg, spec, train_cfg)

@@ -1,0 +1,102 @@
+import json
+
+import pytest
+
+from genlab import config
+from genlab.errors import ConfigError
+
+
+def exp_from(d):
+    return config.experiment_from_dict({"name": "t", "model": {"family": "dcgan"}, **d})
+
+
+def test_defaults_and_json_round_trip():
+    exp = exp_from({})
+    assert exp.train.batch_size == 128 and exp.model.latent_dim == 64
+    again = config.from_json(exp.to_json())
+    assert again == exp
+
+
+@pytest.mark.parametrize("name", config.preset_names())
+def test_every_preset_is_valid(name):
+    exp = config.load(name)
+    assert exp.name == name
+    assert config.from_json(exp.to_json()) == exp
+
+
+def test_unknown_key_names_the_dotted_key():
+    with pytest.raises(ConfigError, match=r"unknown key 'train\.stepz'.*expected one of: steps"):
+        exp_from({"train": {"stepz": 3}})
+    with pytest.raises(ConfigError, match=r"unknown key 'model\.latent'"):
+        config.experiment_from_dict({"model": {"family": "dcgan", "latent": 3}})
+    with pytest.raises(ConfigError, match=r"unknown key 'trian'"):
+        exp_from({"trian": {}})
+
+
+@pytest.mark.parametrize("section, key, value, expected", [
+    ("train", "steps", "abc", "expected an integer, got str"),
+    ("train", "steps", 1.5, "expected an integer, got float"),
+    ("train", "mixed_precision", "yes", "expected true or false"),
+    ("train", "learning_rate", "fast", "expected a number"),
+    ("data", "dataset", 3, "expected a string"),
+    ("generate", "temperatures", 0.5, "expected a list"),
+])
+def test_wrong_type_names_key_and_expectation(section, key, value, expected):
+    with pytest.raises(ConfigError, match=rf"{section}\.{key}: {expected}"):
+        exp_from({section: {key: value}})
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("train", "batch_size", 0), ("train", "workers", 0), ("train", "steps", -1),
+    ("data", "image_size", 0), ("data", "shards", -2), ("model", "latent_dim", 0),
+    ("train", "learning_rate", -0.1), ("train", "epochs", 0),
+])
+def test_zero_or_negative_sizes_fail(section, key, value):
+    body = {section: {key: value}} if section != "model" else {"model": {"family": "dcgan", key: value}}
+    with pytest.raises(ConfigError, match=rf"{section}\.{key}"):
+        config.experiment_from_dict({"name": "t", "model": {"family": "dcgan"}, **body})
+
+
+def test_batch_must_split_across_workers():
+    with pytest.raises(ConfigError, match="train.batch_size.*divide evenly.*train.workers"):
+        exp_from({"train": {"batch_size": 65, "workers": 2}})
+
+
+def test_unknown_family_and_missing_family():
+    with pytest.raises(ConfigError, match="model.family: unknown family 'nope'"):
+        config.experiment_from_dict({"model": {"family": "nope"}})
+    with pytest.raises(ConfigError, match="model.family: required"):
+        config.experiment_from_dict({"model": {}})
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; expected one of: .*dcgan_fashion_mnist"):
+        config.load("nope")
+
+
+def test_overrides_are_parsed_as_yaml_and_validated():
+    sets = config.parse_overrides(["train.steps=7", "model.latent_dim=8", "data.binarize=true"])
+    assert sets == {"train": {"steps": 7}, "model": {"latent_dim": 8}, "data": {"binarize": True}}
+    exp = config.load("dcgan_tiny", sets)
+    assert exp.train.steps == 7 and exp.model.latent_dim == 8 and exp.data.binarize
+    with pytest.raises(ConfigError, match="expected key=value"):
+        config.parse_overrides(["train.steps"])
+
+
+def test_yaml_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        config.load(str(bad))
+    with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
+        config.load(str(tmp_path / "missing.yaml"))
+    good = tmp_path / "mine.yaml"
+    good.write_text("model: {family: vae, latent_dim: 4}\ntrain: {steps: 3}\n")
+    exp = config.load(str(good))
+    assert exp.name == "mine" and exp.model.family == "vae" and exp.train.steps == 3
+
+
+def test_bad_json():
+    with pytest.raises(ConfigError, match="config JSON: not valid JSON"):
+        config.from_json("{nope")
+    assert json.loads(exp_from({}).to_json())["model"]["family"] == "dcgan"

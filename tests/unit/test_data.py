@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from genlab import config, data
+from genlab.data.idx import write_idx
+from genlab.data.records import MANIFEST, load_manifest, verify
+from genlab.errors import DataError
+
+
+def exp_for(folder, **data_cfg):
+    return config.experiment_from_dict(
+        {"name": "t", "model": {"family": "dcgan"}, "data": {"source": str(folder), "shards": 3, **data_cfg}})
+
+
+def test_prepare_writes_shards_and_manifest(idx_folder, tmp_path):
+    out = tmp_path / "prepared"
+    manifest = data.prepare(exp_for(idx_folder), str(out))
+    assert manifest.count("train") == 64 and manifest.count("test") == 32
+    assert manifest.shape == (28, 28, 1) and manifest.num_classes == 10
+    assert len(manifest.splits["train"]) == 3
+    assert (out / MANIFEST).is_file()
+    assert load_manifest(str(out)) == manifest
+    verify(str(out))  # checksums match
+
+
+def test_examples_keep_their_order_and_values(idx_folder, tmp_path):
+    from genlab.data.idx import iter_idx
+
+    out = tmp_path / "prepared"
+    data.prepare(exp_for(idx_folder), str(out))
+    x, y = data.load_arrays(str(out), "test")
+    raw = np.concatenate(list(iter_idx(idx_folder / "t10k-images-idx3-ubyte.gz", 3)))
+    labels = np.concatenate(list(iter_idx(idx_folder / "t10k-labels-idx1-ubyte.gz", 1)))
+    np.testing.assert_allclose(x[..., 0], raw / 255.0, atol=1e-6)
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_limits_and_resize(idx_folder, tmp_path):
+    manifest = data.prepare(exp_for(idx_folder, max_train=10, max_test=5, image_size=16), str(tmp_path / "p"))
+    assert manifest.count("train") == 10 and manifest.count("test") == 5
+    x, _ = data.load_arrays(str(tmp_path / "p"), "train")
+    assert x.shape == (10, 16, 16, 1)
+
+
+def test_tampered_shard_fails_verification(idx_folder, tmp_path):
+    out = tmp_path / "prepared"
+    manifest = data.prepare(exp_for(idx_folder), str(out))
+    shard = out / manifest.splits["train"][0].file
+    shard.write_bytes(shard.read_bytes()[:-10])
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        verify(str(out))
+
+
+def test_label_image_count_mismatch_writes_nothing(idx_folder, tmp_path):
+    write_idx(idx_folder / "train-labels-idx1-ubyte.gz", np.zeros(63, np.uint8))
+    out = tmp_path / "prepared"
+    with pytest.raises(DataError, match="64 images but train-labels-idx1-ubyte.gz has 63 labels"):
+        data.prepare(exp_for(idx_folder), str(out))
+    assert not out.exists()
+    assert not list(tmp_path.glob(".genlab-prepare-*"))  # the staging folder is cleaned up
+
+
+def test_missing_source_and_not_prepared(tmp_path):
+    with pytest.raises(DataError, match="data.source: folder .*nowhere not found"):
+        data.prepare(exp_for(tmp_path / "nowhere"), str(tmp_path / "out"))
+    with pytest.raises(DataError, match="not a prepared dataset"):
+        load_manifest(str(tmp_path))
+
+
+def test_rerun_replaces_output(idx_folder, tmp_path):
+    out = tmp_path / "prepared"
+    data.prepare(exp_for(idx_folder, max_train=8), str(out))
+    manifest = data.prepare(exp_for(idx_folder, max_train=16), str(out))
+    assert load_manifest(str(out)).count("train") == 16 == manifest.count("train")
+
+
+def test_two_workers_split_exactly_the_global_batch(idx_folder, tmp_path):
+    """Worker shards of each global batch, put together, are the single-worker global batch."""
+    out = str(tmp_path / "prepared")
+    manifest = data.prepare(exp_for(idx_folder), out)
+
+    def batches(n_workers, index, k=5):
+        ctx = tf.distribute.InputContext(num_input_pipelines=n_workers, input_pipeline_id=index,
+                                         num_replicas_in_sync=n_workers)
+        ds = data.train_input(out, manifest, global_batch=16, seed=3, input_context=ctx)
+        return [b["image"].numpy() for b in ds.take(k)]
+
+    single = batches(1, 0)
+    w0, w1 = batches(2, 0), batches(2, 1)
+    for g, a, b in zip(single, w0, w1):
+        merged = np.empty_like(g)
+        merged[0::2], merged[1::2] = a, b  # example j of the global batch is on worker j % 2
+        np.testing.assert_array_equal(merged, g)
+    resumed = data.train_input(out, manifest, global_batch=16, seed=3, skip_batches=2)
+    np.testing.assert_array_equal(next(iter(resumed))["image"].numpy(), single[2])

@@ -1,0 +1,173 @@
+"""PixelCNN: causal masks, quantisation, likelihood, and fast sampling == naive sampling (exactly)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from genlab.config import EvaluateConfig, TrainConfig
+from genlab.data.idx import iter_idx
+from genlab.errors import ConfigError
+from genlab.models import pixelcnn
+from genlab.models.base import DataSpec, StepContext
+
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+
+def tiny(shape=(8, 8, 1), seed=0, lr=1e-3, **overrides) -> pixelcnn.PixelCNN:
+    keras.utils.set_random_seed(seed)
+    cfg = pixelcnn.PixelCNNConfig(**{"filters": 16, "residual_blocks": 2, **overrides})
+    return pixelcnn.PixelCNN(cfg, DataSpec(shape), TrainConfig(learning_rate=lr))
+
+
+def random_bias(model: pixelcnn.PixelCNN, seed: int = 1):
+    """Non-zero biases, so masked positions could leak through every path if a mask were wrong."""
+    rng = np.random.default_rng(seed)
+    for var in model.networks["pixelcnn"].weights:
+        if "bias" in var.path:
+            var.assign(rng.normal(0, 0.3, var.shape).astype(np.float32))
+
+
+def test_causal_mask_pattern():
+    a, b = pixelcnn.causal_mask(3, "A")[..., 0, 0], pixelcnn.causal_mask(3, "B")[..., 0, 0]
+    np.testing.assert_array_equal(a, [[1, 1, 1], [1, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(b, [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_output_at_a_pixel_ignores_that_pixel_and_every_later_one(channels):
+    model = tiny(shape=(8, 8, channels), residual_blocks=3)
+    random_bias(model)
+    net = model.networks["pixelcnn"]
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, (2, 8, 8, channels)) / 3.0
+    base = np.asarray(net(x))
+    for i, j in [(0, 0), (0, 5), (3, 0), (3, 4), (5, 7), (7, 7)]:
+        t = i * 8 + j
+        later = np.zeros((8 * 8,), bool)
+        later[t:] = True  # the pixel itself and every later one in raster order
+        changed = x.copy()
+        changed[:, later.reshape(8, 8)] = rng.integers(0, 4, changed[:, later.reshape(8, 8)].shape) / 3.0
+        out = np.asarray(net(changed))
+        np.testing.assert_allclose(out[:, i, j], base[:, i, j], atol=1e-5, err_msg=f"pixel {(i, j)} sees the future")
+        if t > 0:  # changing the earlier pixels does move it: the test would see a leak
+            earlier = x.copy()
+            earlier[:, ~later.reshape(8, 8)] = 1.0 - earlier[:, ~later.reshape(8, 8)] + 0.5
+            assert np.abs(np.asarray(net(earlier))[:, i, j] - base[:, i, j]).max() > 1e-4
+
+
+def test_gradient_of_each_output_vanishes_on_the_future():
+    model = tiny(residual_blocks=2)
+    random_bias(model)
+    net = model.networks["pixelcnn"]
+    x = tf.constant(np.random.default_rng(1).random((1, 8, 8, 1)), tf.float32)
+    for i, j in [(2, 3), (4, 0), (6, 6)]:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(net(x)[:, i, j] ** 2)
+        grad = np.abs(np.asarray(tape.gradient(y, x))[0, ..., 0]).reshape(-1)
+        t = i * 8 + j
+        assert grad[t:].max() == 0.0
+        assert grad[:t].max() > 0.0
+
+
+def test_quantise_matches_foster_and_keeps_8_bit_values():
+    v = np.arange(256, dtype=np.float32) / 255.0
+    np.testing.assert_array_equal(pixelcnn.quantise(v, 4).numpy(), np.arange(256) // 64)
+    np.testing.assert_array_equal(pixelcnn.quantise(v, 256).numpy(), np.arange(256))
+
+
+def test_float64_sampling_forward_matches_the_keras_model():
+    model = tiny(shape=(6, 6, 2), levels=5)
+    random_bias(model)
+    params = pixelcnn.sampling_params(model.networks["pixelcnn"], model.cfg)
+    x = np.random.default_rng(2).integers(0, 5, (3, 6, 6, 2)) / 4.0
+    keras_out = np.asarray(model.networks["pixelcnn"](x))
+    f64 = pixelcnn.forward_full(tf.constant(x, tf.float64), params, model.cfg).numpy()
+    np.testing.assert_allclose(f64, keras_out, atol=1e-4)
+
+
+@pytest.mark.parametrize(("shape", "levels", "temperature"),
+                         [((8, 8, 1), 4, 1.0), ((7, 9, 1), 256, 1.0), ((6, 6, 3), 3, 0.5)])
+def test_fast_sampling_equals_naive_sampling_exactly(shape, levels, temperature):
+    model = tiny(shape=shape, levels=levels, first_kernel=5)
+    random_bias(model)
+    params = pixelcnn.sampling_params(model.networks["pixelcnn"], model.cfg)
+    u = pixelcnn.sampling_uniforms(5, shape, seed=3)
+    naive = pixelcnn.naive_sampler(model.cfg)(params, u, temperature)
+    fast = pixelcnn.fast_sampler(model.cfg)(params, u, temperature)
+    assert naive.shape == (5, *shape)
+    assert len(np.unique(naive)) > 1  # not a degenerate all-equal picture
+    assert np.array_equal(fast, naive)
+
+
+def test_naive_samples_follow_the_model_conditionals():
+    """Each naive sample inverts the CDF of p(x_t | x_<t) computed on the finished picture."""
+    model = tiny(levels=4)
+    random_bias(model)
+    params = pixelcnn.sampling_params(model.networks["pixelcnn"], model.cfg)
+    u = pixelcnn.sampling_uniforms(3, (8, 8, 1), seed=4)
+    q = pixelcnn.naive_sampler(model.cfg)(params, u)
+    logits = pixelcnn.forward_full(tf.constant(q / 3.0, tf.float64), params, model.cfg)
+    cdf = np.cumsum(tf.nn.softmax(logits, -1).numpy(), -1)
+    np.testing.assert_array_equal(np.minimum((cdf < u[..., None]).sum(-1), 3), q)
+
+
+def test_sample_is_seeded_in_unit_range_and_on_the_level_grid():
+    model = tiny(levels=4, sample_batch=3)
+    a, b, c = model.sample(5, seed=7), model.sample(5, seed=7), model.sample(5, seed=8)
+    assert a.shape == (5, 8, 8, 1) and a.dtype == np.float32
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert set(np.unique(a * 3).round(6)) <= {0.0, 1.0, 2.0, 3.0}
+    assert model.latent_dim() == 0
+
+
+def _fashion_batch(n: int, size: int) -> np.ndarray:
+    images = next(iter_idx(FASHION, 3, chunk=n))[:n]
+    x = tf.image.resize(images[..., None].astype(np.float32), (size, size), method="area")
+    return (np.round(x.numpy()) / 255.0).astype(np.float32)
+
+
+@pytest.mark.skipif(not FASHION.is_file(), reason=f"{FASHION} not installed (Debian dataset-fashion-mnist)")
+def test_bits_per_dim_finite_and_falling_on_a_few_batches():
+    model = tiny(shape=(16, 16, 1), lr=3e-3, filters=32)
+    x = _fashion_batch(64, 16)
+    model.build_optimizers()
+    step = tf.Variable(0, dtype=tf.int64)
+
+    @tf.function
+    def train_step(batch):
+        out = model.train_step({"image": batch}, StepContext(32, step, seed=0))
+        step.assign_add(1)
+        return out
+
+    before = model.likelihood_metrics(x, EvaluateConfig())
+    history = [float(train_step(x[k % 2 * 32: k % 2 * 32 + 32])["bits_per_dim"]) for k in range(16)]
+    after = model.likelihood_metrics(x, EvaluateConfig())
+    assert all(math.isfinite(v) for v in history)
+    assert np.mean(history[-4:]) < np.mean(history[:4])
+    for m in (before, after):
+        assert set(m) == {"nll", "bits_per_dim"} and all(math.isfinite(v) for v in m.values())
+        assert m["bits_per_dim"] == pytest.approx(m["nll"] / (16 * 16 * math.log(2)))
+    assert after["bits_per_dim"] < before["bits_per_dim"]
+    assert 0.0 < after["bits_per_dim"] < 2.0 * math.log2(4)
+
+
+def test_binarized_data_uses_two_levels():
+    model = tiny(levels=2)
+    model.spec = DataSpec((8, 8, 1), binarize=True)
+    metrics = model.likelihood_metrics(np.full((4, 8, 8, 1), 0.5, np.float32), EvaluateConfig())
+    assert math.isfinite(metrics["bits_per_dim"])
+    with pytest.raises(ConfigError, match="model.levels"):
+        pixelcnn.PixelCNN(pixelcnn.PixelCNNConfig(levels=4), DataSpec((8, 8, 1), binarize=True), TrainConfig())
+
+
+@pytest.mark.parametrize(("key", "value"), [("levels", 1), ("levels", 257), ("kernel", 4), ("first_kernel", 6)])
+def test_bad_config_names_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"model.{key}"):
+        pixelcnn.PixelCNNConfig(**{key: value})
