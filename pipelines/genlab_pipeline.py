@@ -76,7 +76,10 @@ def run_local(exp, runs_dir="runs", *, workers: int = 0, steps: int = 0) -> "Loc
     task = pipeline(workers=workers or exp.train.workers, steps=steps, launcher="local")
     seconds = time.time() - t0
     run_dir = max(set(runs_dir.iterdir()) - before, key=lambda p: p.stat().st_mtime)
-    report = Path(task.outputs["Output"].path)
+    # The same page as the HTML artifact, but with a .html name a browser opens directly.
+    report = run_dir / "generate-samples" / "samples" / "report.html"
+    if not report.is_file():
+        report = Path(task.outputs["Output"].path)
     return LocalRun(run_dir=run_dir, report_html=report, metrics=_read_metrics(run_dir), seconds=seconds)
 
 

@@ -7,8 +7,8 @@ a sigmoid output in [0, 1], and a little noise on the discriminator's labels.
 
 Conditional GAN (``cgan``): Mirza & Osindero, "Conditional Generative Adversarial Nets" (2014),
 in the form of keras-io's conditional GAN example: the class label reaches the generator as a
-learned embedding concatenated to z, and the discriminator as one extra input channel (a learned
-per-class map the size of the image). The DCGAN networks do the rest. Evaluation adds the
+learned embedding concatenated to z, and the discriminator as one-hot extra input channels (channel
+y all ones for class y). The DCGAN networks do the rest. Evaluation adds the
 feature classifier's accuracy on generated samples per requested class.
 
 WGAN-GP (``wgan_gp``): Gulrajani et al., "Improved Training of Wasserstein GANs" (2017): a critic
@@ -152,14 +152,14 @@ class DCGAN(GenerativeModel):
             d_fake = disc(fake, training=True)
             d_loss = ctx.mean(bce(ones - noise_real, d_real) + bce(noise_fake, d_fake))
         grads = tape.gradient(d_loss, disc.trainable_variables)
-        self.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables))
+        self.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables, strict=True))
 
         # Generator: make the discriminator say 1.
         z = ctx.normal([self.cfg.latent_dim])
         with tf.GradientTape() as tape:
             g_loss = ctx.mean(bce(ones, disc(gen(z, training=True), training=True)))
         grads = tape.gradient(g_loss, gen.trainable_variables)
-        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables))
+        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
         return {"d_loss": d_loss, "g_loss": g_loss}
 
     def latent_dim(self) -> int:
@@ -173,15 +173,18 @@ class DCGAN(GenerativeModel):
         return self.decode(z)
 
 
-
-
 # --- conditional GAN (Mirza & Osindero 2014) ---------------------------------------------------
 
 
 def build_conditional_generator(cfg: CGANConfig, shape: tuple[int, ...], num_classes: int) -> keras.Model:
     z = keras.Input((cfg.latent_dim,), name="z")
     label = keras.Input((1,), dtype="int32", name="label")
-    e = layers.Embedding(num_classes, cfg.embed_dim, name="label_embedding")(label)  # (1, embed_dim)
+    e = layers.Embedding(
+        num_classes,
+        cfg.embed_dim,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+        name="label_embedding",
+    )(label)  # (1, embed_dim), on the scale of z
     e = layers.Flatten()(e)  # (embed_dim,)
     x = layers.Concatenate()([z, e])  # (latent_dim + embed_dim,)
     body = build_generator(dataclasses.replace(cfg, latent_dim=cfg.latent_dim + cfg.embed_dim), shape)
@@ -192,10 +195,11 @@ def build_conditional_discriminator(cfg: CGANConfig, shape: tuple[int, ...], num
     h, w, c = shape
     image = keras.Input(shape, name="image")
     label = keras.Input((1,), dtype="int32", name="label")
-    m = layers.Embedding(num_classes, h * w, name="label_map")(label)  # (1, h*w)
-    m = layers.Reshape((h, w, 1))(m)  # (h, w, 1) a learned map per class
-    x = layers.Concatenate()([image, m])  # (h, w, c + 1)
-    body = build_discriminator(cfg, (h, w, c + 1))
+    onehot = layers.CategoryEncoding(num_classes, output_mode="one_hot", name="one_hot")(label)  # (k,)
+    maps = layers.Reshape((1, 1, num_classes))(onehot)  # (1, 1, k)
+    maps = layers.UpSampling2D((h, w))(maps)  # (h, w, k): channel y is all ones
+    x = layers.Concatenate()([image, maps])  # (h, w, c + k)
+    body = build_discriminator(cfg, (h, w, c + num_classes))
     return keras.Model([image, label], body(x), name="conditional_discriminator")  # (1,) a logit
 
 
@@ -217,8 +221,10 @@ class ConditionalGAN(GenerativeModel):
     def __init__(self, cfg: CGANConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
         if spec.num_classes < 2:
-            raise ConfigError(f"model.family: cgan needs a labelled dataset with >= 2 classes; "
-                              f"data.dataset has {spec.num_classes}")
+            raise ConfigError(
+                f"model.family: cgan needs a labelled dataset with >= 2 classes; "
+                f"data.dataset has {spec.num_classes}"
+            )
         if spec.shape[0] % 4 or spec.shape[1] % 4:
             raise ConfigError(f"data.image_size: cgan needs a multiple of 4, got {spec.shape[0]}")
         k = spec.num_classes
@@ -248,14 +254,14 @@ class ConditionalGAN(GenerativeModel):
             d_fake = disc([fake, labels], training=True)
             d_loss = ctx.mean(bce(ones - noise_real, d_real) + bce(noise_fake, d_fake))
         grads = tape.gradient(d_loss, disc.trainable_variables)
-        self.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables))
+        self.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables, strict=True))
 
         # Generator: make the discriminator accept (fake, requested label).
         z = ctx.normal([self.cfg.latent_dim])
         with tf.GradientTape() as tape:
             g_loss = ctx.mean(bce(ones, disc([gen([z, labels], training=True), labels], training=True)))
         grads = tape.gradient(g_loss, gen.trainable_variables)
-        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables))
+        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
         return {"d_loss": d_loss, "g_loss": g_loss}
 
     def _labels(self, n: int, labels) -> np.ndarray:
@@ -264,10 +270,13 @@ class ConditionalGAN(GenerativeModel):
             return class_blocks(n, k)
         labels = np.asarray(labels)
         if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-            raise ConfigError(f"labels: expected {n} integer class indices, got shape {labels.shape} "
-                              f"of {labels.dtype}")
+            raise ConfigError(
+                f"labels: expected {n} integer class indices, got shape {labels.shape} of {labels.dtype}"
+            )
         if labels.min() < 0 or labels.max() >= k:
-            raise ConfigError(f"labels: expected class indices in [0, {k}), got {labels.min()}..{labels.max()}")
+            raise ConfigError(
+                f"labels: expected class indices in [0, {k}), got {labels.min()}..{labels.max()}"
+            )
         return labels.astype(np.int32)
 
     def latent_dim(self) -> int:
@@ -307,13 +316,17 @@ class ConditionalGAN(GenerativeModel):
         samples = self.sample(k * cols, seed=exp.generate.seed, labels=np.repeat(np.arange(k), cols))
         save_png(io.join(out_dir, "samples_by_class.png"), grid(samples, k, cols))
         names = self.spec.class_names or tuple(str(i) for i in range(k))
-        rows = ["<p>Each row requests one class; <code>class_accuracy_&lt;i&gt;</code> in the metrics is "
-                "the feature classifier's accuracy on that class's samples.</p>",
-                "<table><tr><th>class</th><th>i</th><th>samples</th></tr>"]
+        rows = [
+            "<p>Each row requests one class; <code>class_accuracy_&lt;i&gt;</code> in the metrics is "
+            "the feature classifier's accuracy on that class's samples.</p>",
+            "<table><tr><th>class</th><th>i</th><th>samples</th></tr>",
+        ]
         for i in range(k):
-            strip = to_png(grid(samples[i * cols:(i + 1) * cols], 1, cols))
-            rows.append(f"<tr><td>{html.escape(names[i])}</td><td>{i}</td>"
-                        f"<td>{report.img_tag(strip, names[i])}</td></tr>")
+            strip = to_png(grid(samples[i * cols : (i + 1) * cols], 1, cols))
+            rows.append(
+                f"<tr><td>{html.escape(names[i])}</td><td>{i}</td>"
+                f"<td>{report.img_tag(strip, names[i])}</td></tr>"
+            )
         rows.append("</table>")
         return [("Samples by class", "\n".join(rows))]
 
@@ -374,8 +387,12 @@ class WGANGP(GenerativeModel):
             raise ConfigError(
                 f"train.batch_size: wgan_gp splits each worker's batch into model.critic_steps "
                 f"({cfg.critic_steps}) critic batches; expected a multiple of critic_steps x train.workers "
-                f"= {per_worker}, got {train_cfg.batch_size}")
-        self.networks = {"generator": build_generator(cfg, spec.shape), "critic": build_critic(cfg, spec.shape)}
+                f"= {per_worker}, got {train_cfg.batch_size}"
+            )
+        self.networks = {
+            "generator": build_generator(cfg, spec.shape),
+            "critic": build_critic(cfg, spec.shape),
+        }
         lr = train_cfg.learning_rate
         self.optimizers = {
             "generator": keras.optimizers.Adam(lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2),
@@ -403,7 +420,7 @@ class WGANGP(GenerativeModel):
                 gp = gradient_penalty(critic, real[part], fake, eps_all[part], self.cfg.gp_weight)  # (m,)
                 d_loss = chunk_mean(f_fake - f_real + gp)
             grads = tape.gradient(d_loss, critic.trainable_variables)
-            self.optimizers["critic"].apply_gradients(zip(grads, critic.trainable_variables))
+            self.optimizers["critic"].apply_gradients(zip(grads, critic.trainable_variables, strict=True))
             d_losses.append(d_loss)
             gps.append(chunk_mean(gp))
             distances.append(chunk_mean(f_real - f_fake))
@@ -413,7 +430,7 @@ class WGANGP(GenerativeModel):
         with tf.GradientTape() as tape:
             g_loss = chunk_mean(-tf.squeeze(critic(gen(z, training=True), training=True), -1))
         grads = tape.gradient(g_loss, gen.trainable_variables)
-        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables))
+        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
         mean = tf.math.reduce_mean
         return {"d_loss": mean(d_losses), "g_loss": g_loss, "gp": mean(gps), "wasserstein": mean(distances)}
 

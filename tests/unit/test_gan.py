@@ -23,7 +23,7 @@ def striped_batch(n: int, seed: int = 0) -> dict:
     labels = np.random.default_rng(seed).integers(0, 10, n).astype(np.int32)
     images = np.zeros((n, 28, 28, 1), np.float32)
     for i, k in enumerate(labels):
-        images[i, :, 2 * k:2 * k + 6] = 1.0
+        images[i, :, 2 * k : 2 * k + 6] = 1.0
     return {"image": images, "label": labels}
 
 
@@ -58,10 +58,12 @@ def test_dcgan_networks_have_the_expected_shapes_and_parameter_counts():
     assert g.output_shape == (None, 28, 28, 1)
     assert d.output_shape == (None, 1)
     s = 7  # 28 / 4
-    assert g.count_params() == (16 + 1) * s * s * 32 + conv_params(4, 32, 16) + conv_params(4, 16, 8) \
-        + conv_params(5, 8, 1)
-    assert d.count_params() == conv_params(4, 1, 16) + conv_params(4, 16, 32) + conv_params(4, 32, 32) \
-        + (4 * 4 * 32 + 1)  # 28 -> 14 -> 7 -> 4 ("same" padding rounds up)
+    assert g.count_params() == (16 + 1) * s * s * 32 + conv_params(4, 32, 16) + conv_params(
+        4, 16, 8
+    ) + conv_params(5, 8, 1)
+    assert d.count_params() == conv_params(4, 1, 16) + conv_params(4, 16, 32) + conv_params(4, 32, 32) + (
+        4 * 4 * 32 + 1
+    )  # 28 -> 14 -> 7 -> 4 ("same" padding rounds up)
     x = np.asarray(g(np.zeros((3, 16), np.float32)))
     assert x.min() >= 0.0 and x.max() <= 1.0
 
@@ -82,7 +84,7 @@ def test_cgan_networks_add_the_label_embedding_to_dcgan():
     g, d = model.networks["generator"], model.networks["discriminator"]
     base = gan.DCGANConfig(latent_dim=8 + 4, width=4)
     assert g.count_params() == gan.build_generator(base, (28, 28, 1)).count_params() + 10 * 4
-    assert d.count_params() == gan.build_discriminator(base, (28, 28, 2)).count_params() + 10 * 28 * 28
+    assert d.count_params() == gan.build_discriminator(base, (28, 28, 1 + 10)).count_params()  # one-hot maps
     assert g.output_shape == (None, 28, 28, 1) and d.output_shape == (None, 1)
     assert model.has_labels and model.latent_dim() == 8
 
@@ -204,7 +206,9 @@ def test_gradient_penalty_gradient_reaches_the_critic_weights():
     critic = linear_critic(w)
     x = np.random.default_rng(1).uniform(size=(3, 4, 4, 1)).astype(np.float32)
     with tf.GradientTape() as tape:
-        gp = tf.reduce_mean(gan.gradient_penalty(critic, x, x[::-1], np.full((3, 1, 1, 1), 0.5, np.float32), 10.0))
+        gp = tf.reduce_mean(
+            gan.gradient_penalty(critic, x, x[::-1], np.full((3, 1, 1, 1), 0.5, np.float32), 10.0)
+        )
     grad_w, grad_b = tape.gradient(gp, critic.trainable_variables)
     np.testing.assert_allclose(float(gp), 10.0, rtol=1e-5)
     expected = 2 * 10.0 * (2.0 - 1.0) * w / 2.0
@@ -225,8 +229,9 @@ def test_wgan_gp_critic_has_no_sigmoid_and_optimizers_follow_the_paper():
     critic = model.networks["critic"]
     assert critic.output_shape == (None, 1)
     assert critic.layers[-1].get_config()["activation"] == "linear"
-    assert not any(isinstance(layer, keras.layers.BatchNormalization | keras.layers.Dropout)
-                   for layer in critic.layers)
+    assert not any(
+        isinstance(layer, keras.layers.BatchNormalization | keras.layers.Dropout) for layer in critic.layers
+    )
     opt = model.optimizers["critic"]
     assert (float(opt.beta_1), float(opt.beta_2)) == (0.0, 0.9)
     defaults = gan.WGANGPConfig()
@@ -266,9 +271,14 @@ def test_wgan_gp_batch_must_split_into_critic_batches():
     assert tiny_wgan(batch_size=40, workers=2, critic_steps=5).sample(4, seed=0).shape == (4, 28, 28, 1)
 
 
-@pytest.mark.parametrize("bad, match", [({"critic_steps": 0}, "model.critic_steps"),
-                                        ({"gp_weight": -1.0}, "model.gp_weight"),
-                                        ({"beta_2": 1.0}, "model.beta_2")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"critic_steps": 0}, "model.critic_steps"),
+        ({"gp_weight": -1.0}, "model.gp_weight"),
+        ({"beta_2": 1.0}, "model.beta_2"),
+    ],
+)
 def test_wgan_gp_config_is_checked(bad, match):
     with pytest.raises(ConfigError, match=match):
         gan.WGANGPConfig(**bad)
