@@ -147,10 +147,13 @@ def prepare_folder(exp, out_uri: str):
 
     cfg = exp.data
     names, splits = list_images(cfg.source)
+    (_, mode) = check_headers([p for pairs in splits.values() for p, _ in pairs])
     for split, pairs in splits.items():
         if not pairs:
-            raise DataError(f"data.source: {cfg.source} has no images for the {split} split")
-    (_, mode) = check_headers([p for pairs in splits.values() for p, _ in pairs])
+            raise DataError(
+                f"data.source: {cfg.source} has no images for the {split} split (without train/ and test/ "
+                f"subfolders every {TEST_EVERY}th image of a class is held out for testing)"
+            )
     return write_dataset(
         out_uri,
         dataset="images",

@@ -45,8 +45,9 @@ def class_means(latents: np.ndarray, labels: np.ndarray, num_classes: int) -> tu
     return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32), counts
 
 
-def choose_pair(class_names, means: np.ndarray, counts: np.ndarray,
-                min_count: int = MIN_PER_CLASS) -> tuple[int, int] | None:
+def choose_pair(
+    class_names, means: np.ndarray, counts: np.ndarray, min_count: int = MIN_PER_CLASS
+) -> tuple[int, int] | None:
     """(target A, source B) class indices, or None when fewer than two classes have ``min_count`` latents."""
     usable = [i for i in range(len(counts)) if counts[i] >= min_count]
     names = list(class_names)
@@ -57,13 +58,17 @@ def choose_pair(class_names, means: np.ndarray, counts: np.ndarray,
                 return a, b
     if len(usable) < 2:
         return None
-    b, a = max(itertools.combinations(usable, 2), key=lambda p: float(np.linalg.norm(means[p[0]] - means[p[1]])))
+    b, a = max(
+        itertools.combinations(usable, 2), key=lambda p: float(np.linalg.norm(means[p[0]] - means[p[1]]))
+    )
     return a, b
 
 
 def attribute_vector(latents: np.ndarray, labels: np.ndarray, target: int, source: int) -> np.ndarray:
     """mean(latents of class ``target``) - mean(latents of class ``source``), shape (d,)."""
-    return (latents[labels == target].mean(axis=0) - latents[labels == source].mean(axis=0)).astype(np.float32)
+    return (latents[labels == target].mean(axis=0) - latents[labels == source].mean(axis=0)).astype(
+        np.float32
+    )
 
 
 def shifted_latents(base: np.ndarray, vector: np.ndarray, alphas: np.ndarray) -> np.ndarray:
@@ -72,7 +77,7 @@ def shifted_latents(base: np.ndarray, vector: np.ndarray, alphas: np.ndarray) ->
 
 
 def _batched(fn, x: np.ndarray, batch: int = 500) -> np.ndarray:
-    return np.concatenate([np.asarray(fn(x[i:i + batch])) for i in range(0, len(x), batch)])
+    return np.concatenate([np.asarray(fn(x[i : i + batch])) for i in range(0, len(x), batch)])
 
 
 def attribute_sections(model: GenerativeModel, exp, data_uri: str, out_dir: str) -> list[tuple[str, str]]:
@@ -88,8 +93,14 @@ def attribute_sections(model: GenerativeModel, exp, data_uri: str, out_dir: str)
     g = exp.generate
     rng = np.random.default_rng(g.seed)
     train_x, train_y = data.load_arrays(data_uri, "train", manifest=manifest)
-    extractor = get_extractor(manifest, train_x, train_y, exp.evaluate.feature_epochs, seed=exp.evaluate.seed,
-                              log=lambda msg: print(msg, flush=True))
+    extractor = get_extractor(
+        manifest,
+        train_x,
+        train_y,
+        exp.evaluate.feature_epochs,
+        seed=exp.evaluate.seed,
+        log=lambda msg: print(msg, flush=True),
+    )
     if has_encoder(model):
         test_x, test_y = data.load_arrays(data_uri, "test", limit=NUM_LATENTS, manifest=manifest)
         latents, labels = _batched(model.encode, test_x), test_y.astype(np.int64)
@@ -118,12 +129,17 @@ def attribute_sections(model: GenerativeModel, exp, data_uri: str, out_dir: str)
     to_a = extractor.predict(shifted).reshape(len(chosen), len(alphas)) == a
     one = int(np.argmin(np.abs(alphas - 1.0)))
     name_a, name_b = manifest.class_names[a], manifest.class_names[b]
-    first = "a real encoded image, then its decodings" if has_encoder(model) else "decodings"
-    text = (f"<p>vector = mean latent of <b>{html.escape(name_a)}</b> ({counts[a]}) minus mean latent of "
-            f"<b>{html.escape(name_b)}</b> ({counts[b]}), from {html.escape(how)}. Each row: {first} "
-            f"of a {html.escape(name_b)} latent plus alpha &times; vector, alpha = "
-            f"{', '.join(f'{x:.2g}' for x in alphas)}. The feature classifier calls "
-            f"{to_a[:, 0].mean():.0%} of them {html.escape(name_a)} at alpha = 0 and "
-            f"{to_a[:, one].mean():.0%} at alpha = {alphas[one]:.2g}.</p>")
+    if has_encoder(model):
+        row = f"a real {html.escape(name_b)} test image, then the decoding of its latent"
+    else:
+        row = f"the decodings of one {html.escape(name_b)} latent"
+    text = (
+        f"<p>vector = mean latent of <b>{html.escape(name_a)}</b> ({counts[a]}) minus mean latent of "
+        f"<b>{html.escape(name_b)}</b> ({counts[b]}), from {html.escape(how)}. Each row: {row} "
+        f"plus alpha &times; vector, alpha = "
+        f"{', '.join(f'{x:.2g}' for x in alphas)}. The feature classifier calls "
+        f"{to_a[:, 0].mean():.0%} of them {html.escape(name_a)} at alpha = 0 and "
+        f"{to_a[:, one].mean():.0%} at alpha = {alphas[one]:.2g}.</p>"
+    )
     title = f"Attribute vector: {name_a} \u2212 {name_b}"
     return [(title, text + report.img_tag(to_png(picture), title))]

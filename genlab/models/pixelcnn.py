@@ -51,8 +51,17 @@ class PixelCNNConfig:
     def __post_init__(self):
         from genlab.config import _check_min
 
-        _check_min(self, "model", levels=2, filters=2, residual_blocks=0, first_kernel=1, kernel=1,
-                   head_layers=0, sample_batch=1)
+        _check_min(
+            self,
+            "model",
+            levels=2,
+            filters=2,
+            residual_blocks=0,
+            first_kernel=1,
+            kernel=1,
+            head_layers=0,
+            sample_batch=1,
+        )
         if self.levels > 256:
             raise ConfigError(f"model.levels: expected an integer in 2..256, got {self.levels}")
         for key in ("first_kernel", "kernel"):
@@ -104,8 +113,9 @@ class MaskedConv2D(layers.Layer):
 
     def build(self, input_shape):
         k = self.kernel_size
-        self.kernel = self.add_weight(name="kernel", shape=(k, k, input_shape[-1], self.filters),
-                                      initializer="glorot_uniform")
+        self.kernel = self.add_weight(
+            name="kernel", shape=(k, k, input_shape[-1], self.filters), initializer="glorot_uniform"
+        )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def masked_kernel(self):
@@ -127,7 +137,9 @@ def residual_block(x, cfg: PixelCNNConfig, k: int):
 def build_pixelcnn(cfg: PixelCNNConfig, shape: tuple[int, ...]) -> keras.Model:
     h, w, c = shape
     image = keras.Input(shape, name="image")  # (h, w, c) levels scaled to [0, 1]
-    x = MaskedConv2D(cfg.filters, cfg.first_kernel, "A", activation="relu", name="masked_a")(image)  # (h, w, f)
+    x = MaskedConv2D(cfg.filters, cfg.first_kernel, "A", activation="relu", name="masked_a")(
+        image
+    )  # (h, w, f)
     for k in range(cfg.residual_blocks):
         x = residual_block(x, cfg, k)  # (h, w, f)
     for k in range(cfg.head_layers):
@@ -150,8 +162,10 @@ def sampling_params(net: keras.Model, cfg: PixelCNNConfig) -> dict:
             kernel = layer.kernel
         else:
             continue
-        params[layer.name] = (tf.constant(np.asarray(kernel), tf.float64),
-                              tf.constant(np.asarray(layer.bias), tf.float64))
+        params[layer.name] = (
+            tf.constant(np.asarray(kernel), tf.float64),
+            tf.constant(np.asarray(layer.bias), tf.float64),
+        )
     return params
 
 
@@ -183,8 +197,9 @@ def inverse_cdf(logits, u, temperature: float):
 def _write(canvas, i, j, value):
     """canvas[:, i, j, :] = value (n, c), for a loop-carried (n, h, w, c) tensor."""
     n, c = value.shape
-    return tf.tensor_scatter_nd_update(canvas, tf.stack([tf.range(n), tf.fill([n], i), tf.fill([n], j)], 1),
-                                       value)
+    return tf.tensor_scatter_nd_update(
+        canvas, tf.stack([tf.range(n), tf.fill([n], i), tf.fill([n], j)], 1), value
+    )
 
 
 def naive_sampler(cfg: PixelCNNConfig):
@@ -210,8 +225,9 @@ def naive_sampler(cfg: PixelCNNConfig):
         _, _, out = tf.while_loop(lambda t, *_: t < h * w, body, [tf.constant(0), canvas, out])
         return out
 
-    return lambda params, u, temperature=1.0: run(params, tf.constant(u, tf.float64),
-                                                  tf.constant(temperature, tf.float64)).numpy()
+    return lambda params, u, temperature=1.0: run(
+        params, tf.constant(u, tf.float64), tf.constant(temperature, tf.float64)
+    ).numpy()
 
 
 def fast_sampler(cfg: PixelCNNConfig):
@@ -230,10 +246,17 @@ def fast_sampler(cfg: PixelCNNConfig):
         n, h, w, c = u.shape
         k_a, b_a = params["masked_a"]
         k_a = k_a[: pa + 1]  # (pa+1, ka, c, f): rows below the centre are masked out anyway
-        blocks = [(params[f"block{k}_in"][0][0, 0], params[f"block{k}_in"][1],
-                   params[f"block{k}_masked"][0][: pb + 1], params[f"block{k}_masked"][1],
-                   params[f"block{k}_out"][0][0, 0], params[f"block{k}_out"][1])
-                  for k in range(cfg.residual_blocks)]
+        blocks = [
+            (
+                params[f"block{k}_in"][0][0, 0],
+                params[f"block{k}_in"][1],
+                params[f"block{k}_masked"][0][: pb + 1],
+                params[f"block{k}_masked"][1],
+                params[f"block{k}_out"][0][0, 0],
+                params[f"block{k}_out"][1],
+            )
+            for k in range(cfg.residual_blocks)
+        ]
         heads = [(params[f"head{k}"][0][0, 0], params[f"head{k}"][1]) for k in range(cfg.head_layers)]
         w_logits, b_logits = params["logits"][0][0, 0], params["logits"][1]
 
@@ -245,7 +268,9 @@ def fast_sampler(cfg: PixelCNNConfig):
             new_caches = []
             for (wi, bi, km, bm, wo, bo), cache in zip(blocks, caches, strict=True):
                 a = tf.nn.relu(x @ wi + bi)  # (n, f/2)
-                cache = tf.tensor_scatter_nd_update(cache, [[i + pb, j + pb]], a[None])  # (h+pb, w+2pb, n, f/2)
+                cache = tf.tensor_scatter_nd_update(
+                    cache, [[i + pb, j + pb]], a[None]
+                )  # (h+pb, w+2pb, n, f/2)
                 win = tf.slice(cache, [i, j, 0, 0], [pb + 1, 2 * pb + 1, n, half])  # (pb+1, kb, n, f/2)
                 m = tf.nn.relu(tf.einsum("abnc,abcd->nd", win, km) + bm)  # (n, f/2)
                 x = x + tf.nn.relu(m @ wo + bo)  # (n, f)
@@ -263,8 +288,9 @@ def fast_sampler(cfg: PixelCNNConfig):
         *_, out = tf.while_loop(lambda t, *_: t < h * w, body, [tf.constant(0), canvas, caches, out])
         return out
 
-    return lambda params, u, temperature=1.0: run(params, tf.constant(u, tf.float64),
-                                                  tf.constant(temperature, tf.float64)).numpy()
+    return lambda params, u, temperature=1.0: run(
+        params, tf.constant(u, tf.float64), tf.constant(temperature, tf.float64)
+    ).numpy()
 
 
 def sampling_uniforms(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -281,7 +307,9 @@ class PixelCNN(GenerativeModel):
     def __init__(self, cfg: PixelCNNConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
         if spec.binarize and cfg.levels != 2:
-            raise ConfigError(f"model.levels: data.binarize gives 2 levels per pixel, got levels {cfg.levels}")
+            raise ConfigError(
+                f"model.levels: data.binarize gives 2 levels per pixel, got levels {cfg.levels}"
+            )
         self.networks = {"pixelcnn": build_pixelcnn(cfg, spec.shape)}
         self.optimizers = {"pixelcnn": keras.optimizers.Adam(train_cfg.learning_rate)}
         self._samplers = {}  # compiled once, reused: weights are passed in at every call
@@ -308,7 +336,7 @@ class PixelCNN(GenerativeModel):
         with tf.GradientTape() as tape:
             loss = ctx.mean(self.nll(q, training=True))  # nats per image
         grads = tape.gradient(loss, variables)
-        self.optimizers["pixelcnn"].apply_gradients(zip(grads, variables))
+        self.optimizers["pixelcnn"].apply_gradients(zip(grads, variables, strict=True))
         return {"loss": loss, "bits_per_dim": loss / (self.dims() * math.log(2))}
 
     # --- generation ---
@@ -319,8 +347,10 @@ class PixelCNN(GenerativeModel):
         if fast not in self._samplers:
             self._samplers[fast] = (fast_sampler if fast else naive_sampler)(self.cfg)
         sampler = self._samplers[fast]
-        chunks = [sampler(params, u[i: i + self.cfg.sample_batch], temperature)
-                  for i in range(0, n, self.cfg.sample_batch)]
+        chunks = [
+            sampler(params, u[i : i + self.cfg.sample_batch], temperature)
+            for i in range(0, n, self.cfg.sample_batch)
+        ]
         return np.concatenate(chunks) if chunks else np.zeros((0, *self.spec.shape), np.int32)
 
     def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
@@ -332,8 +362,10 @@ class PixelCNN(GenerativeModel):
     # --- evaluation ---
     def likelihood_metrics(self, images: np.ndarray, eval_cfg) -> dict[str, float]:
         uniforms = np.random.default_rng(eval_cfg.seed).random(images.shape).astype(np.float32)
-        nlls = [np.asarray(self.nll(self.to_levels(images[i: i + 500], uniforms[i: i + 500]), training=False))
-                for i in range(0, len(images), 500)]
+        nlls = [
+            np.asarray(self.nll(self.to_levels(images[i : i + 500], uniforms[i : i + 500]), training=False))
+            for i in range(0, len(images), 500)
+        ]
         nll = float(np.concatenate(nlls).mean())
         # bits per (quantised) dim: with fewer than 256 levels not comparable with 8-bit papers
         return {"nll": nll, "bits_per_dim": nll / (self.dims() * math.log(2))}
@@ -350,8 +382,10 @@ class PixelCNN(GenerativeModel):
         picture = grid(np.concatenate(rows).astype(np.float32), len(temps), g.cols)
         path = save_png(io.join(out_dir, "temperatures.png"), picture)
         caption = ", ".join(f"{t:g}" for t in temps)
-        html = (f"<p>Rows: sampling temperature {caption} (same uniforms in every row; "
-                f"{self.cfg.levels} levels per pixel).</p>" + report.img_tag(io.read_bytes(path), "temperatures"))
+        html = (
+            f"<p>Rows: sampling temperature {caption} (same uniforms in every row; "
+            f"{self.cfg.levels} levels per pixel).</p>" + report.img_tag(io.read_bytes(path), "temperatures")
+        )
         return [("Samples by temperature", html)]
 
 

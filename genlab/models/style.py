@@ -69,8 +69,9 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 def _check_image_size(cfg, section: str = "model"):
     if cfg.image_size and cfg.image_size < 8:
-        raise ConfigError(f"{section}.image_size: expected 0 (the dataset's size) or an integer >= 8, "
-                          f"got {cfg.image_size}")
+        raise ConfigError(
+            f"{section}.image_size: expected 0 (the dataset's size) or an integer >= 8, got {cfg.image_size}"
+        )
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,10 @@ class StyleTransferConfig:
         if self.step_size <= 0:
             raise ConfigError(f"model.step_size: expected a number > 0, got {self.step_size}")
         if self.content_class == self.style_class:
-            raise ConfigError(f"model.style_class: expected a class other than model.content_class "
-                              f"({self.content_class}), so content and style differ")
+            raise ConfigError(
+                f"model.style_class: expected a class other than model.content_class "
+                f"({self.content_class}), so content and style differ"
+            )
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,10 @@ class DeepDreamConfig:
         if self.octave_scale <= 1:
             raise ConfigError(f"model.octave_scale: expected a number > 1, got {self.octave_scale}")
         if self.layer_weights and len(self.layer_weights) != len(self.dream_layers):
-            raise ConfigError(f"model.layer_weights: expected one weight per model.dream_layers entry "
-                              f"({len(self.dream_layers)}), got {len(self.layer_weights)}")
+            raise ConfigError(
+                f"model.layer_weights: expected one weight per model.dream_layers entry "
+                f"({len(self.dream_layers)}), got {len(self.layer_weights)}"
+            )
 
 
 CONFIGS = {"style_transfer": StyleTransferConfig, "deepdream": DeepDreamConfig}
@@ -157,8 +162,10 @@ def build_convnet(cfg, channels: int, num_classes: int) -> keras.Model:
 
 def _local_weights(path: str, backbone: Backbone) -> str:
     """The weights file as a local path (gs:// is copied to a temporary file); missing -> ConfigError."""
-    expected = (f"Keras {backbone.name} weights without the top ({backbone.weights_name}), as "
-                f"keras.applications.{backbone.name}(weights=<path>, include_top=False) loads")
+    expected = (
+        f"Keras {backbone.name} weights without the top ({backbone.weights_name}), as "
+        f"keras.applications.{backbone.name}(weights=<path>, include_top=False) loads"
+    )
     if not tf.io.gfile.exists(path):
         raise ConfigError(f"model.weights_file: {path} not found; expected {expected}")
     if "://" not in path:
@@ -178,7 +185,8 @@ def load_backbone(path: str, backbone: Backbone) -> keras.Model:
     except Exception as e:  # Keras raises ValueError / OSError / KeyError for a wrong file
         raise ConfigError(
             f"model.weights_file: {path} could not be loaded as Keras {backbone.name} weights without the "
-            f"top ({backbone.weights_name}): {type(e).__name__}: {e}") from None
+            f"top ({backbone.weights_name}): {type(e).__name__}: {e}"
+        ) from None
     net.trainable = False
     return net
 
@@ -260,8 +268,10 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
 def first_of_class(images: np.ndarray, labels: np.ndarray, cls: int, key: str) -> int:
     idx = np.flatnonzero(labels == cls)
     if not len(idx):
-        raise DataError(f"the test split has no image of class {cls} (model.{key}); "
-                        f"raise data.max_test or choose another class")
+        raise DataError(
+            f"the test split has no image of class {cls} (model.{key}); "
+            f"raise data.max_test or choose another class"
+        )
     return int(idx[0])
 
 
@@ -336,15 +346,19 @@ class FeatureModel(GenerativeModel):
         return self.pretrained if self.pretrained is not None else self.networks["classifier"]
 
     def layer_names(self) -> list[str]:
-        return [layer.name for layer in self.feature_network.layers if isinstance(layer, layers.Conv2D)
-                or layer.name.startswith("mixed")]
+        return [
+            layer.name
+            for layer in self.feature_network.layers
+            if isinstance(layer, layers.Conv2D) or layer.name.startswith("mixed")
+        ]
 
     def check_layers(self, names: tuple[str, ...], key: str) -> tuple[str, ...]:
         known = self.layer_names()
         for n in names:
             if n not in known:
-                raise ConfigError(f"model.{key}: no layer {n!r} in the feature network; expected one of: "
-                                  f"{', '.join(known)}")
+                raise ConfigError(
+                    f"model.{key}: no layer {n!r} in the feature network; expected one of: {', '.join(known)}"
+                )
         return tuple(names)
 
     def extractor(self, names: tuple[str, ...]) -> keras.Model:
@@ -374,16 +388,21 @@ class FeatureModel(GenerativeModel):
         variables = self.trainable_for(name)
         with tf.GradientTape() as tape:
             logits = self.logits(x, training=True)
-            per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=logits)
+            per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=tf.cast(y, tf.int32), logits=logits
+            )
             loss = ctx.mean(per_example)
         grads = tape.gradient(loss, variables)
-        self.optimizers[name].apply_gradients(zip(grads, variables))
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
+        self.optimizers[name].apply_gradients(zip(grads, variables, strict=True))
+        correct = tf.cast(
+            tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32
+        )
         return {"loss": loss, "accuracy": ctx.mean(correct)}
 
     def feature_accuracy(self, images: np.ndarray, labels: np.ndarray, batch: int = 250) -> float:
-        preds = np.concatenate([np.asarray(self.logits(images[i:i + batch])).argmax(-1)
-                                for i in range(0, len(images), batch)])
+        preds = np.concatenate(
+            [np.asarray(self.logits(images[i : i + batch])).argmax(-1) for i in range(0, len(images), batch)]
+        )
         return float((preds == labels).mean())
 
     def _test_split(self, data_uri: str):
@@ -412,19 +431,23 @@ class StyleTransfer(FeatureModel):
         super().__init__(cfg, spec, train_cfg)
         pretrained = self.pretrained is not None
         self.content_layer = self.check_layers(
-            (cfg.content_layer or ("block5_conv2" if pretrained else "conv3"),), "content_layer")[0]
+            (cfg.content_layer or ("block5_conv2" if pretrained else "conv3"),), "content_layer"
+        )[0]
         default_style = tuple(f"block{i}_conv1" for i in range(1, 6)) if pretrained else CONVNET_LAYERS
         self.style_layers = self.check_layers(cfg.style_layers or default_style, "style_layers")
         for key in ("content_class", "style_class"):
             if spec.num_classes and getattr(cfg, key) >= spec.num_classes:
-                raise ConfigError(f"model.{key}: expected a class in 0..{spec.num_classes - 1}, "
-                                  f"got {getattr(cfg, key)}")
+                raise ConfigError(
+                    f"model.{key}: expected a class in 0..{spec.num_classes - 1}, got {getattr(cfg, key)}"
+                )
         for names in ((self.content_layer,), self.style_layers, (self.content_layer, *self.style_layers)):
             self.extractor(names)
 
     def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
-        raise ConfigError("model.family: style_transfer restyles a content image with a style image and has "
-                          "no sampler; its pictures are in the report of `genlab generate`")
+        raise ConfigError(
+            "model.family: style_transfer restyles a content image with a style image and has "
+            "no sampler; its pictures are in the report of `genlab generate`"
+        )
 
     # --- losses ---
     def style_targets(self, style: np.ndarray) -> list:
@@ -434,7 +457,9 @@ class StyleTransfer(FeatureModel):
         """The loss terms of one image (1, h, w, c) against precomputed targets."""
         maps = self.feature_maps(image, (self.content_layer, *self.style_layers))
         content = relative_error(maps[0], content_map)
-        style = tf.add_n([relative_error(gram_matrix(m[0]), g) for m, g in zip(maps[1:], style_grams)])
+        style = tf.add_n(
+            [relative_error(gram_matrix(m[0]), g) for m, g in zip(maps[1:], style_grams, strict=True)]
+        )
         style = style / len(style_grams)
         tv = total_variation(image)
         cfg = self.cfg
@@ -445,10 +470,14 @@ class StyleTransfer(FeatureModel):
         """The style loss of ``image`` against ``style`` (both (h, w, c) in [0, 1])."""
         maps = self.feature_maps(np.asarray(image, np.float32)[None], self.style_layers)
         grams = self.style_targets(np.asarray(style, np.float32))
-        return float(tf.add_n([relative_error(gram_matrix(m[0]), g) for m, g in zip(maps, grams)]) / len(grams))
+        return float(
+            tf.add_n([relative_error(gram_matrix(m[0]), g) for m, g in zip(maps, grams, strict=True)])
+            / len(grams)
+        )
 
-    def stylize(self, content: np.ndarray, style: np.ndarray, iterations: int | None = None,
-                snapshots: int = 4) -> TransferResult:
+    def stylize(
+        self, content: np.ndarray, style: np.ndarray, iterations: int | None = None, snapshots: int = 4
+    ) -> TransferResult:
         """Optimise the pixels, starting from the content image; losses at every iteration 0..N."""
         iterations = iterations or self.cfg.iterations
         content = np.asarray(content, np.float32)
@@ -479,7 +508,9 @@ class StyleTransfer(FeatureModel):
         return result
 
     # --- the pair of pictures ---
-    def pair(self, images: np.ndarray | None, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
+    def pair(
+        self, images: np.ndarray | None, labels: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, str]:
         """(content, style, description): user files where configured, else from the test split."""
         cfg, parts = self.cfg, []
         if cfg.content_image:
@@ -495,8 +526,9 @@ class StyleTransfer(FeatureModel):
         else:
             i = most_textured(images, labels, cfg.style_class, "style_class")
             style = resize(images[i], self.size)
-            parts.append(f"style: test image {i} ({self._class_name(cfg.style_class)}, the most textured "
-                         f"of its class)")
+            parts.append(
+                f"style: test image {i} ({self._class_name(cfg.style_class)}, the most textured of its class)"
+            )
         return content, style, "; ".join(parts)
 
     def _class_name(self, cls: int) -> str:
@@ -534,17 +566,30 @@ class StyleTransfer(FeatureModel):
         io.write_bytes(io.join(out_dir, "style_transfer_losses.png"), curve)
         n = len(result.history) - 1
         marks = sorted({0, n // 4, n // 2, 3 * n // 4, n})
-        table = _table(["iteration", *keys],
-                       [[i, *(f"{result.history[i][k]:.4g}" for k in keys)] for i in marks])
-        backbone = f"VGG19 from {self.cfg.weights_file}" if self.pretrained is not None else \
-            "the small convnet trained on the dataset"
-        intro = (f"<p>Feature network: {html.escape(backbone)}. Content layer {self.content_layer}, style layers "
-                 f"{', '.join(self.style_layers)}; {n} Adam steps from the content image. "
-                 f"{html.escape(where)}.</p>")
+        table = _table(
+            ["iteration", *keys], [[i, *(f"{result.history[i][k]:.4g}" for k in keys)] for i in marks]
+        )
+        backbone = (
+            f"VGG19 from {self.cfg.weights_file}"
+            if self.pretrained is not None
+            else "the small convnet trained on the dataset"
+        )
+        intro = (
+            f"<p>Feature network: {html.escape(backbone)}. Content layer {self.content_layer}, style layers "
+            f"{', '.join(self.style_layers)}; {n} Adam steps from the content image. "
+            f"{html.escape(where)}.</p>"
+        )
         return [
-            ("Style transfer: content, style, result", intro + report.img_tag(pictures, "content, style, result")),
-            ("Style transfer: progress (content, then the image after "
-             + ", ".join(str(i) for i, _ in result.snapshots) + " steps)", report.img_tag(progress, "progress")),
+            (
+                "Style transfer: content, style, result",
+                intro + report.img_tag(pictures, "content, style, result"),
+            ),
+            (
+                "Style transfer: progress (content, then the image after "
+                + ", ".join(str(i) for i, _ in result.snapshots)
+                + " steps)",
+                report.img_tag(progress, "progress"),
+            ),
             ("Style transfer: loss per iteration", report.img_tag(curve, "loss per iteration") + table),
         ]
 
@@ -578,14 +623,19 @@ class DeepDream(FeatureModel):
         self.extractor(self.dream_layers)
         smallest = min(octave_shapes((self.size, self.size), cfg.octaves, cfg.octave_scale)[0])
         if smallest < 8:
-            raise ConfigError(f"model.octaves: {cfg.octaves} octaves of scale {cfg.octave_scale} shrink a "
-                              f"{self.size}px image to {smallest}px; expected at least 8px (fewer octaves, a "
-                              f"smaller octave_scale or a larger image_size)")
+            raise ConfigError(
+                f"model.octaves: {cfg.octaves} octaves of scale {cfg.octave_scale} shrink a "
+                f"{self.size}px image to {smallest}px; expected at least 8px (fewer octaves, a "
+                f"smaller octave_scale or a larger image_size)"
+            )
 
     def objective(self, images):
         """sum_k weight_k * mean(activation_k^2), per image: (b, h, w, c) -> (b,)."""
         maps = self.feature_maps(images, self.dream_layers)
-        terms = [w * tf.reduce_mean(tf.square(m), axis=[1, 2, 3]) for w, m in zip(self.layer_weights, maps)]
+        terms = [
+            w * tf.reduce_mean(tf.square(m), axis=[1, 2, 3])
+            for w, m in zip(self.layer_weights, maps, strict=True)
+        ]
         return tf.add_n(terms)
 
     def gradient_ascent(self, image, iterations: int) -> tuple[tf.Tensor, list[float]]:
@@ -598,7 +648,9 @@ class DeepDream(FeatureModel):
                 tape.watch(x)
                 value = tf.reduce_sum(self.objective(x))
             grad = tape.gradient(value, x)
-            grad /= tf.reduce_mean(tf.abs(grad), axis=[1, 2, 3], keepdims=True) + 1e-8  # mean |step| = step_size
+            grad /= (
+                tf.reduce_mean(tf.abs(grad), axis=[1, 2, 3], keepdims=True) + 1e-8
+            )  # mean |step| = step_size
             return tf.clip_by_value(x + step_size * grad, 0.0, 1.0), value
 
         values = []
@@ -637,13 +689,17 @@ class DeepDream(FeatureModel):
     def inputs(self, images: np.ndarray | None, labels: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
         """The images to dream: the user's file, else the first test image of classes 0, 1, ..."""
         if self.cfg.input_image:
-            return load_image(self.cfg.input_image, "input_image", self.size, self.channels)[None], \
-                [self.cfg.input_image]
+            return load_image(self.cfg.input_image, "input_image", self.size, self.channels)[None], [
+                self.cfg.input_image
+            ]
         classes = sorted(set(labels.tolist()))[: self.cfg.num_images]
         idx = [first_of_class(images, labels, c, "num_images") for c in classes]
-        names = [self.spec.class_names[c] if c < len(self.spec.class_names) else f"class {c}" for c in classes]
-        return np.stack([resize(images[i], self.size) for i in idx]), [f"test image {i} ({n})"
-                                                                       for i, n in zip(idx, names)]
+        names = [
+            self.spec.class_names[c] if c < len(self.spec.class_names) else f"class {c}" for c in classes
+        ]
+        return np.stack([resize(images[i], self.size) for i in idx]), [
+            f"test image {i} ({n})" for i, n in zip(idx, names, strict=True)
+        ]
 
     def labelled_metrics(self, images: np.ndarray, labels: np.ndarray, eval_cfg) -> dict[str, float]:
         inputs, _ = self.inputs(images, labels)
@@ -673,17 +729,29 @@ class DeepDream(FeatureModel):
         curve = _curve_png({"objective": flat}, "gradient-ascent step (all octaves)", "objective")
         io.write_bytes(io.join(out_dir, "deepdream_objective.png"), curve)
         shapes = [o.shape[1:3] for o in result.octaves]
-        table = _table(["octave", "size", "objective before", "objective after"],
-                       [[k + 1, f"{h}x{w}", f"{v[0]:.4g}", f"{v[-1]:.4g}"]
-                        for k, ((h, w), v) in enumerate(zip(shapes, result.objectives))])
-        backbone = f"InceptionV3 from {self.cfg.weights_file}" if self.pretrained is not None else \
-            "the small convnet trained on the dataset"
-        weights = ", ".join(f"{n} x{w:g}" for n, w in zip(self.dream_layers, self.layer_weights))
-        intro = (f"<p>Feature network: {html.escape(backbone)}; objective: {html.escape(weights)} "
-                 f"(mean squared activation). Each row: the input ({html.escape('; '.join(names))}), then the "
-                 f"image after each of {len(shapes)} octaves, shown at full size.</p>")
+        table = _table(
+            ["octave", "size", "objective before", "objective after"],
+            [
+                [k + 1, f"{h}x{w}", f"{v[0]:.4g}", f"{v[-1]:.4g}"]
+                for k, ((h, w), v) in enumerate(zip(shapes, result.objectives, strict=True))
+            ],
+        )
+        backbone = (
+            f"InceptionV3 from {self.cfg.weights_file}"
+            if self.pretrained is not None
+            else "the small convnet trained on the dataset"
+        )
+        weights = ", ".join(f"{n} x{w:g}" for n, w in zip(self.dream_layers, self.layer_weights, strict=True))
+        intro = (
+            f"<p>Feature network: {html.escape(backbone)}; objective: {html.escape(weights)} "
+            f"(mean squared activation). Each row: the input ({html.escape('; '.join(names))}), then the "
+            f"image after each of {len(shapes)} octaves, shown at full size.</p>"
+        )
         return [
-            ("DeepDream: input and the image after each octave", intro + report.img_tag(picture, "deepdream")),
+            (
+                "DeepDream: input and the image after each octave",
+                intro + report.img_tag(picture, "deepdream"),
+            ),
             ("DeepDream: objective per step", report.img_tag(curve, "objective per step") + table),
         ]
 

@@ -57,7 +57,8 @@ class VAEConfig:
             raise ConfigError(f"model.encoder: expected one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(
-                f"model.likelihood: expected one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
+                f"model.likelihood: expected one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}"
+            )
 
 
 CONFIGS = {"vae": VAEConfig}
@@ -93,7 +94,9 @@ def build_decoder(cfg: VAEConfig, shape: tuple[int, ...]) -> keras.Model:
         x = layers.Dense(256, activation="relu")(z)
         x = layers.Dense((h // 4) * (w // 4) * cfg.width * 2, activation="relu")(x)
         x = layers.Reshape((h // 4, w // 4, cfg.width * 2))(x)  # (h/4, w/4, 2w)
-        x = layers.Conv2DTranspose(cfg.width * 2, 3, strides=2, padding="same", activation="relu")(x)  # (h/2, w/2, 2w)
+        x = layers.Conv2DTranspose(cfg.width * 2, 3, strides=2, padding="same", activation="relu")(
+            x
+        )  # (h/2, w/2, 2w)
         x = layers.Conv2DTranspose(cfg.width, 3, strides=2, padding="same", activation="relu")(x)  # (h, w, w)
         logits = layers.Conv2D(c, 3, padding="same", name="logits")(x)  # (h, w, c)
     else:
@@ -133,8 +136,9 @@ class MaskedDense(layers.Layer):
     def build(self, input_shape):
         n_in, n_out = self.kernel_mask.shape
         self.kernel = self.add_weight(shape=(n_in, n_out), initializer="glorot_uniform", name="kernel")
-        self.bias = self.add_weight(shape=(n_out,), initializer=keras.initializers.Constant(self.bias_init),
-                                    name="bias")
+        self.bias = self.add_weight(
+            shape=(n_out,), initializer=keras.initializers.Constant(self.bias_init), name="bias"
+        )
 
     def call(self, x):
         return ops.matmul(x, self.kernel * self.kernel_mask) + self.bias
@@ -256,7 +260,7 @@ class VAE(GenerativeModel):
         with tf.GradientTape() as tape:
             loss = ctx.mean(self.negative_elbo(x, eps, training=True))
         grads = tape.gradient(loss, variables)
-        self.optimizers["vae"].apply_gradients(zip(grads, variables))
+        self.optimizers["vae"].apply_gradients(zip(grads, variables, strict=True))
         return {"loss": loss}
 
     # --- generation ---
@@ -296,7 +300,7 @@ class VAE(GenerativeModel):
         eps_rng = np.random.default_rng(eval_cfg.seed + 1)
         elbos = []
         for i in range(0, len(x), 500):
-            chunk = x[i:i + 500]
+            chunk = x[i : i + 500]
             eps = eps_rng.standard_normal((len(chunk), self.cfg.latent_dim)).astype(np.float32)
             elbos.append(-np.asarray(self.negative_elbo(chunk, eps, training=False)))
         elbo = float(np.concatenate(elbos).mean())
@@ -304,8 +308,12 @@ class VAE(GenerativeModel):
         k = eval_cfg.nll_importance_samples
         if k:
             subset = x[: eval_cfg.num_samples]
-            ll = np.concatenate([np.asarray(self.log_likelihood(subset[i:i + 250], k, eval_cfg.seed))
-                                 for i in range(0, len(subset), 250)])
+            ll = np.concatenate(
+                [
+                    np.asarray(self.log_likelihood(subset[i : i + 250], k, eval_cfg.seed))
+                    for i in range(0, len(subset), 250)
+                ]
+            )
             metrics["nll"] = float(-ll.mean())
             metrics["bits_per_dim"] = metrics["nll"] / (dims * math.log(2))
         return metrics

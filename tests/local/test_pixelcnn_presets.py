@@ -31,4 +31,6 @@ def test_preset_runs_end_to_end_locally(preset, tmp_path):
     for key in ("nll", "bits_per_dim", "fid", "kid", "fid_floor"):
         assert key in run.metrics and math.isfinite(run.metrics[key]), key
     assert 0.0 < run.metrics["bits_per_dim"] < 2.0 * math.log2(exp.model.levels)
-    assert run.metrics["nll"] == pytest.approx(run.metrics["bits_per_dim"] * size * size * math.log(2), rel=1e-4)
+    assert run.metrics["nll"] == pytest.approx(
+        run.metrics["bits_per_dim"] * size * size * math.log(2), rel=1e-4
+    )

@@ -7,21 +7,25 @@ import pytest
 from genlab import config
 from pipelines.genlab_pipeline import run_local
 
-TINY = {"data": {"max_train": 256, "max_test": 128, "shards": 2},
-        "train": {"steps": 4, "workers": 1, "batch_size": 32, "checkpoint_every": 2, "log_every": 2},
-        "evaluate": {"num_samples": 64}}
+TINY = {
+    "data": {"max_train": 256, "max_test": 128, "shards": 2},
+    "train": {"steps": 4, "workers": 1, "batch_size": 32, "checkpoint_every": 2, "log_every": 2},
+    "evaluate": {"num_samples": 64},
+}
 
 PRESETS = {
     "style_transfer_fashion_mnist": (
         {"width": 8, "iterations": 6},
         {"content_loss", "style_loss", "total_loss", "loss_reduction", "feature_accuracy"},
         ("Style transfer: content, style, result", "Style transfer: loss per iteration"),
-        ("style_transfer.png", "style_transfer_losses.png")),
+        ("style_transfer.png", "style_transfer_losses.png"),
+    ),
     "deepdream_fashion_mnist": (
         {"width": 8, "iterations": 3, "num_images": 2},
         {"dream_gain", "dream_objective_initial", "dream_objective_final", "feature_accuracy"},
         ("DeepDream: input and the image after each octave", "DeepDream: objective per step"),
-        ("deepdream.png", "deepdream_objective.png")),
+        ("deepdream.png", "deepdream_objective.png"),
+    ),
 }
 
 

@@ -161,6 +161,7 @@ def test_cgan_report_section_has_one_row_per_class_named(tmp_path):
     assert (tmp_path / "samples_by_class.png").stat().st_size > 100
 
 
+@pytest.mark.slow
 def test_cgan_discriminator_loss_falls_on_a_few_batches():
     model = tiny_cgan()
     step = stepper(model, 32)
@@ -238,6 +239,7 @@ def test_wgan_gp_critic_has_no_sigmoid_and_optimizers_follow_the_paper():
     assert (defaults.critic_steps, defaults.gp_weight) == (5, 10.0)
 
 
+@pytest.mark.slow
 def test_wgan_gp_critic_improves_on_a_few_batches():
     model = tiny_wgan()
     step = stepper(model, 32, compiled=False)
@@ -252,6 +254,7 @@ def test_wgan_gp_critic_improves_on_a_few_batches():
         assert h["d_loss"] == pytest.approx(h["gp"] - h["wasserstein"], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_wgan_gp_uses_only_step_context_randomness():
     batch = striped_batch(32)
     runs = []

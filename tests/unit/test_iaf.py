@@ -111,8 +111,17 @@ def test_posterior_log_q_includes_the_flow():
     assert not np.allclose(log_det.numpy(), 0.0)
 
 
-@pytest.mark.parametrize("key,value", [("encoder", "resnet"), ("likelihood", "gaussian"), ("flow_steps", -1),
-                                       ("flow_hidden", 0), ("context_dim", 0), ("hidden", 0)])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("encoder", "resnet"),
+        ("likelihood", "gaussian"),
+        ("flow_steps", -1),
+        ("flow_hidden", 0),
+        ("context_dim", 0),
+        ("hidden", 0),
+    ],
+)
 def test_bad_config_names_the_key(key, value):
     with pytest.raises(ConfigError, match=f"model.{key}"):
         VAEConfig(**{key: value})

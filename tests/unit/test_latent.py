@@ -21,7 +21,18 @@ from genlab.generate.latent import (
 from genlab.models import build
 from genlab.models.base import DataSpec, GenerativeModel
 
-NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def test_class_means_and_vector():
@@ -78,9 +89,14 @@ def _section(model, exp, prepared, out: Path):
 def test_vae_section_uses_real_encoded_images(prepared, tmp_path, monkeypatch):
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
     keras.utils.set_random_seed(0)
-    exp = config.load("vae_mlp_fashion_mnist", {"model": {"hidden": 32, "latent_dim": 4},
-                                                "evaluate": {"feature_epochs": 1},
-                                                "generate": {"rows": 3, "interpolation_steps": 4}})
+    exp = config.load(
+        "vae_mlp_fashion_mnist",
+        {
+            "model": {"hidden": 32, "latent_dim": 4},
+            "evaluate": {"feature_epochs": 1},
+            "generate": {"rows": 3, "interpolation_steps": 4},
+        },
+    )
     manifest = data.load_manifest(prepared)
     model = build(exp, data.data_spec(manifest, exp))
     assert has_encoder(model)
@@ -125,7 +141,7 @@ class OracleExtractor:
     arithmetic, not a tiny classifier's accuracy)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray):
-        self.labels = {img.tobytes(): int(y) for img, y in zip(images, labels)}
+        self.labels = {img.tobytes(): int(y) for img, y in zip(images, labels, strict=True)}
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         return np.array([self.labels[img.tobytes()] for img in images])
@@ -137,14 +153,18 @@ def test_gan_section_labels_random_latents(prepared, tmp_path, monkeypatch):
     images, labels = data.load_arrays(prepared, "train")
     order = np.argsort(labels, kind="stable")
     monkeypatch.setattr(features, "get_extractor", lambda *a, **k: OracleExtractor(images, labels))
-    exp = config.load("dcgan_tiny", {"generate": {"rows": 8, "interpolation_steps": 7}})  # alpha = 0, 0.25 .. 1.5
+    exp = config.load(
+        "dcgan_tiny", {"generate": {"rows": 8, "interpolation_steps": 7}}
+    )  # alpha = 0, 0.25 .. 1.5
     model = LookupGenerator(images[order])
     assert not has_encoder(model)
     title, text = _section(model, exp, prepared, tmp_path / "out")
     assert title == "Attribute vector: Pullover \u2212 T-shirt/top"
     assert "2000 random latents, labelled by the feature classifier" in text
     # moving a T-shirt latent along the vector makes a pullover, as the classifier sees it
-    before, after = (int(p) for p in re.search(r"calls (\d+)% of them .+ at alpha = 0 and (\d+)% at", text).groups())
+    before, after = (
+        int(p) for p in re.search(r"calls (\d+)% of them .+ at alpha = 0 and (\d+)% at", text).groups()
+    )
     assert before == 0 and after >= 75
 
 

@@ -54,7 +54,9 @@ def test_output_at_a_pixel_ignores_that_pixel_and_every_later_one(channels):
         changed = x.copy()
         changed[:, later.reshape(8, 8)] = rng.integers(0, 4, changed[:, later.reshape(8, 8)].shape) / 3.0
         out = np.asarray(net(changed))
-        np.testing.assert_allclose(out[:, i, j], base[:, i, j], atol=1e-5, err_msg=f"pixel {(i, j)} sees the future")
+        np.testing.assert_allclose(
+            out[:, i, j], base[:, i, j], atol=1e-5, err_msg=f"pixel {(i, j)} sees the future"
+        )
         if t > 0:  # changing the earlier pixels does move it: the test would see a leak
             earlier = x.copy()
             earlier[:, ~later.reshape(8, 8)] = 1.0 - earlier[:, ~later.reshape(8, 8)] + 0.5
@@ -92,8 +94,9 @@ def test_float64_sampling_forward_matches_the_keras_model():
     np.testing.assert_allclose(f64, keras_out, atol=1e-4)
 
 
-@pytest.mark.parametrize(("shape", "levels", "temperature"),
-                         [((8, 8, 1), 4, 1.0), ((7, 9, 1), 256, 1.0), ((6, 6, 3), 3, 0.5)])
+@pytest.mark.parametrize(
+    ("shape", "levels", "temperature"), [((8, 8, 1), 4, 1.0), ((7, 9, 1), 256, 1.0), ((6, 6, 3), 3, 0.5)]
+)
 def test_fast_sampling_equals_naive_sampling_exactly(shape, levels, temperature):
     model = tiny(shape=shape, levels=levels, first_kernel=5)
     random_bias(model)
@@ -147,7 +150,7 @@ def test_bits_per_dim_finite_and_falling_on_a_few_batches():
         return out
 
     before = model.likelihood_metrics(x, EvaluateConfig())
-    history = [float(train_step(x[k % 2 * 32: k % 2 * 32 + 32])["bits_per_dim"]) for k in range(16)]
+    history = [float(train_step(x[k % 2 * 32 : k % 2 * 32 + 32])["bits_per_dim"]) for k in range(16)]
     after = model.likelihood_metrics(x, EvaluateConfig())
     assert all(math.isfinite(v) for v in history)
     assert np.mean(history[-4:]) < np.mean(history[:4])
@@ -164,10 +167,14 @@ def test_binarized_data_uses_two_levels():
     metrics = model.likelihood_metrics(np.full((4, 8, 8, 1), 0.5, np.float32), EvaluateConfig())
     assert math.isfinite(metrics["bits_per_dim"])
     with pytest.raises(ConfigError, match="model.levels"):
-        pixelcnn.PixelCNN(pixelcnn.PixelCNNConfig(levels=4), DataSpec((8, 8, 1), binarize=True), TrainConfig())
+        pixelcnn.PixelCNN(
+            pixelcnn.PixelCNNConfig(levels=4), DataSpec((8, 8, 1), binarize=True), TrainConfig()
+        )
 
 
-@pytest.mark.parametrize(("key", "value"), [("levels", 1), ("levels", 257), ("kernel", 4), ("first_kernel", 6)])
+@pytest.mark.parametrize(
+    ("key", "value"), [("levels", 1), ("levels", 257), ("kernel", 4), ("first_kernel", 6)]
+)
 def test_bad_config_names_the_key(key, value):
     with pytest.raises(ConfigError, match=f"model.{key}"):
         pixelcnn.PixelCNNConfig(**{key: value})

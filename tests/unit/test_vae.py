@@ -42,7 +42,7 @@ def train(model: VAE, images: np.ndarray, steps: int, batch: int = 64, seed: int
     losses = []
     for s in range(steps):
         i = (s * batch) % (len(images) - batch + 1)
-        losses.append(float(one_step(images[i:i + batch])))
+        losses.append(float(one_step(images[i : i + batch])))
     return losses
 
 
@@ -94,10 +94,14 @@ def test_one_sample_kl_estimate_matches_the_closed_form():
     assert estimate == pytest.approx(exact, abs=0.1)
 
 
-@pytest.mark.parametrize("cfg", [
-    VAEConfig(encoder="mlp", hidden=64, latent_dim=8),
-    VAEConfig(encoder="conv", width=8, latent_dim=8, flow_steps=2, flow_hidden=32, context_dim=16),
-], ids=["mlp", "conv_iaf"])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        VAEConfig(encoder="mlp", hidden=64, latent_dim=8),
+        VAEConfig(encoder="conv", width=8, latent_dim=8, flow_steps=2, flow_hidden=32, context_dim=16),
+    ],
+    ids=["mlp", "conv_iaf"],
+)
 def test_loss_falls(fashion, cfg):
     keras.utils.set_random_seed(0)
     model = VAE(cfg, SPEC, TrainConfig(learning_rate=2e-3))
@@ -115,6 +119,7 @@ def trained_iaf(fashion):
     return model
 
 
+@pytest.mark.slow  # trains the shared tiny IAF model (~10 s)
 def test_elbo_is_below_importance_sampled_log_likelihood(fashion, trained_iaf):
     x = binarized(fashion[1][:64])
     eps = np.random.default_rng(2).normal(size=(64, 8)).astype(np.float32)
@@ -126,10 +131,12 @@ def test_elbo_is_below_importance_sampled_log_likelihood(fashion, trained_iaf):
     assert ll_50 < 0
 
 
+@pytest.mark.slow  # trains the shared tiny IAF model (~10 s)
 def test_likelihood_metrics(fashion, trained_iaf):
     test_x = fashion[1]
-    metrics = trained_iaf.likelihood_metrics(test_x, EvaluateConfig(num_samples=len(test_x),
-                                                                    nll_importance_samples=20))
+    metrics = trained_iaf.likelihood_metrics(
+        test_x, EvaluateConfig(num_samples=len(test_x), nll_importance_samples=20)
+    )
     assert set(metrics) == {"elbo", "nll", "bits_per_dim"}
     assert all(math.isfinite(v) for v in metrics.values())
     assert metrics["nll"] <= -metrics["elbo"]  # same images, same binarization
@@ -139,6 +146,7 @@ def test_likelihood_metrics(fashion, trained_iaf):
     assert set(without_k) == {"elbo", "bits_per_dim"} and without_k["elbo"] == metrics["elbo"]
 
 
+@pytest.mark.slow  # trains the shared tiny IAF model (~10 s)
 def test_save_and_load_round_trip(tmp_path, fashion, trained_iaf):
     trained_iaf.save(str(tmp_path))
     keras.utils.set_random_seed(7)
@@ -150,6 +158,7 @@ def test_save_and_load_round_trip(tmp_path, fashion, trained_iaf):
     np.testing.assert_allclose(fresh.sample(3, seed=1), trained_iaf.sample(3, seed=1), atol=1e-6)
 
 
+@pytest.mark.slow  # trains the shared tiny IAF model (~10 s)
 def test_encode_is_the_flowed_posterior_mean(fashion, trained_iaf):
     x = fashion[1][:5]
     mean, log_var, h = trained_iaf.posterior_params(x, training=False)

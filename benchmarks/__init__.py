@@ -1,0 +1,1 @@
+"""Reproducible speed, scale and quality measurements; ``python -m benchmarks.run`` writes RESULTS.md."""

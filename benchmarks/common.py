@@ -1,0 +1,89 @@
+"""Helpers shared by the benchmark modules: sizes, experiments, prepared datasets, timing, subprocesses.
+
+Every module exposes ``run(scale, workdir) -> dict`` where ``scale`` is ``"tiny"`` (the tests: seconds),
+``"quick"`` (``make bench-quick``: minutes in all) or ``"full"`` (``make bench``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SCALES = ("tiny", "quick", "full")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise ValueError(f"scale: expected one of {', '.join(SCALES)}, got {scale!r}")
+    return scale
+
+
+def experiment(preset: str, overrides: dict | None = None):
+    from genlab import config
+
+    return config.load(preset, overrides or {})
+
+
+def with_changes(exp, **sections):
+    """``exp`` with nested changes, e.g. ``with_changes(exp, train={"steps": 10})``, validated again."""
+    from genlab import config
+
+    return config.experiment_from_dict(config.merge(exp.to_dict(), sections), f"benchmark {exp.name}")
+
+
+def prepared(exp, workdir: Path) -> str:
+    """Prepare ``exp``'s dataset once per distinct data config (cached under ``workdir``)."""
+    from genlab import data
+
+    key = json.dumps(
+        {"data": exp.to_dict()["data"], "seq_len": getattr(exp.model, "seq_len", None)}, sort_keys=True
+    )
+    folder = Path(workdir) / "data" / hashlib.sha256(key.encode()).hexdigest()[:12]
+    if not (folder / "manifest.json").is_file():
+        data.prepare(exp, str(folder))
+    return str(folder)
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> tuple[float, list[float]]:
+    """(median seconds, all timings) of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def run_python(args: list[str], env: dict | None = None, timeout: float = 600) -> str:
+    """Run ``python args...`` in the repo root with the same interpreter; return stdout (raise on failure)."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(args[:3])} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def last_json_line(text: str, prefix: str = "") -> dict:
+    """The last line of ``text`` that starts with ``prefix`` and parses as a JSON object."""
+    for line in reversed(text.splitlines()):
+        if line.startswith(prefix):
+            try:
+                return json.loads(line[len(prefix) :])
+            except json.JSONDecodeError:
+                continue
+    raise ValueError(f"no JSON line starting with {prefix!r} in the output")
+
+
+def quiet_tf() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

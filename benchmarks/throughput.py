@@ -1,0 +1,244 @@
+"""Training throughput per model family: genlab's loop against a plain Keras baseline, same run, same machine.
+
+genlab: ``genlab.train.train`` itself (one worker, in this process), reading
+``TrainResult.examples_per_sec`` (the median over logged intervals; the first interval, which holds
+tracing and the shuffle buffer's fill, is skipped).
+
+Baseline (the same for every family, so it is the same networks, optimizers and ``train_step``
+maths): the textbook custom loop of the Keras guide "Writing a training loop from scratch" —
+a ``tf.data`` pipeline from in-memory arrays (``from_tensor_slices -> shuffle -> repeat -> batch``,
+no prefetch, no parallel map) and one ``@tf.function`` call per step, no distribution strategy.
+``model.fit`` is not used because every family here either has several networks and optimizers
+(GANs, VAEs with flows) or a custom loss, and Keras 3's ``fit`` cannot run under the
+MultiWorkerMirroredStrategy genlab needs (see DESIGN.md). In ``full`` scale an eager
+``GradientTape`` loop (no ``tf.function``) is reported too, as the slowest textbook form.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import check_scale, experiment, prepared, with_changes
+
+# One preset per family (the first one found is used; families without a preset are skipped).
+FAMILY_PRESETS = {
+    "dcgan": ["dcgan_fashion_mnist"],
+    "cgan": ["cgan_fashion_mnist"],
+    "wgan_gp": ["wgan_gp_fashion_mnist"],
+    "vae": ["vae_fashion_mnist", "vae_mlp_fashion_mnist"],
+    "vae_iaf": ["vae_iaf_fashion_mnist"],
+    "pixelcnn": ["pixelcnn_fashion_mnist_16"],
+    "char_lstm": ["char_lstm_fortunes"],
+    "transformer": ["transformer_fortunes"],
+}
+
+# steps timed per measurement (after one warm-up interval) and steps per logged interval
+SIZES = {"tiny": (4, 1), "quick": (8, 2), "full": (60, 10)}
+MAX_TRAIN = {"tiny": 256, "quick": 4096, "full": 0}
+REPEATS = {"tiny": 1, "quick": 1, "full": 3}  # (genlab, baseline) pairs per family
+
+
+def presets_for_run(names: list[str] | None = None) -> dict[str, str]:
+    """family label -> preset name, for the presets that exist."""
+    from genlab import config
+
+    have = set(config.preset_names())
+    if names:
+        return {name: name for name in names if name in have}
+    return {
+        fam: next(p for p in options if p in have)
+        for fam, options in FAMILY_PRESETS.items()
+        if any(p in have for p in options)
+    }
+
+
+def bench_experiment(preset: str, scale: str, **train_changes):
+    """The preset at its own model size and batch, one worker, trained for the scale's step count."""
+    steps, log_every = SIZES[scale]
+    exp = experiment(preset)
+    return with_changes(
+        exp,
+        train={
+            "steps": steps,
+            "log_every": log_every,
+            "checkpoint_every": steps,
+            "workers": 1,
+            **train_changes,
+        },
+        data={"max_train": MAX_TRAIN[scale], "max_test": 256 if scale != "full" else 0},
+    )
+
+
+def genlab_rate(exp, data_uri: str, workdir: Path) -> float:
+    """Examples/s of ``genlab.train.train`` (median of the logged intervals after the first)."""
+    return _train(exp, data_uri, workdir).examples_per_sec
+
+
+def genlab_rate_and_cpu(exp, data_uri: str, workdir: Path) -> tuple[float, float]:
+    """Examples/s, and CPU milliseconds (all of this process's threads) per example of
+    ``genlab.train.train``: the CPU time of the run minus that of a run of ``log_every`` steps, so
+    start-up and tracing cancel. Unlike wall time, CPU time hardly changes when other processes load
+    the machine."""
+    short = with_changes(exp, train={"steps": exp.train.log_every, "checkpoint_every": exp.train.log_every})
+    c0 = time.process_time()
+    _train(short, data_uri, workdir)
+    c1 = time.process_time()
+    rate = _train(exp, data_uri, workdir).examples_per_sec
+    c2 = time.process_time()
+    examples = (exp.train.steps - exp.train.log_every) * exp.train.batch_size
+    return rate, 1000 * max((c2 - c1) - (c1 - c0), 0.0) / examples
+
+
+def _train(exp, data_uri: str, workdir: Path):
+    import keras
+
+    from genlab.train import train
+
+    model_dir = tempfile.mkdtemp(prefix="model-", dir=workdir)
+    try:
+        return train(exp, data_uri, model_dir)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _arrays(data_uri: str):
+    """The train split as numpy arrays (images uint8 + labels, or int32 token windows)."""
+    import numpy as np
+
+    from genlab import data
+
+    manifest = data.load_manifest(data_uri)
+    rows = list(data.split_dataset(data_uri, manifest, "train").batch(4096).as_numpy_iterator())
+    return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+
+
+def baseline_rate(exp, data_uri: str, *, compiled: bool = True, steps: int | None = None) -> dict:
+    """Examples/s and CPU ms per example of the textbook loop (see the module docstring), same model and batch."""
+    import keras
+    import tensorflow as tf
+
+    from genlab import data, models
+    from genlab.models.base import StepContext
+
+    manifest = data.load_manifest(data_uri)
+    spec = data.data_spec(manifest, exp)
+    keras.utils.set_random_seed(exp.train.seed)
+    model = models.build(exp, spec)
+    batch = exp.train.batch_size
+    arrays = _arrays(data_uri)
+    n = len(next(iter(arrays.values())))
+
+    def to_float(x):
+        if "image" in x:
+            return {"image": tf.cast(x["image"], tf.float32) / 255.0, "label": tf.cast(x["label"], tf.int32)}
+        return x
+
+    ds = tf.data.Dataset.from_tensor_slices(arrays).shuffle(n, seed=exp.train.seed).repeat()
+    ds = ds.batch(batch, drop_remainder=True).map(to_float)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def train_step(b):
+        out = model.train_step(b, StepContext(batch, step, exp.train.seed))
+        step.assign_add(1)
+        return out
+
+    fn = tf.function(train_step) if compiled else train_step
+    total, per_log = steps or exp.train.steps, exp.train.log_every
+    it = iter(ds)
+    rates, cpu = [], 0.0
+    for interval in range(total // per_log):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(per_log):
+            losses = fn(next(it))
+        _ = {k: float(v) for k, v in losses.items()}  # the textbook prints the losses at each log
+        if interval:  # the first interval holds tracing
+            rates.append(per_log * batch / (time.perf_counter() - t0))
+            cpu += time.process_time() - c0
+    return {
+        "examples_per_s": statistics.median(rates),
+        "cpu_ms_per_example": 1000 * cpu / (len(rates) * per_log * batch),
+    }
+
+
+def measure(preset: str, scale: str, workdir: Path) -> dict:
+    exp = bench_experiment(preset, scale)
+    data_uri = prepared(exp, workdir)
+    row = {
+        "preset": preset,
+        "family": exp.model.family,
+        "batch": exp.train.batch_size,
+        "steps_timed": exp.train.steps - exp.train.log_every,
+    }
+    pairs = []  # alternate genlab and baseline, so a busy spell of the machine hits both
+    for _ in range(REPEATS[scale]):
+        pairs.append((genlab_rate_and_cpu(exp, data_uri, workdir), baseline_rate(exp, data_uri)))
+    row["repeats"] = len(pairs)
+    row["genlab_examples_per_s"] = statistics.median(g for (g, _), _ in pairs)
+    row["baseline_examples_per_s"] = statistics.median(b["examples_per_s"] for _, b in pairs)
+    row["speedup"] = statistics.median(
+        g / b["examples_per_s"] for (g, _), b in pairs
+    )  # median of paired ratios
+    row["genlab_cpu_ms_per_example"] = statistics.median(c for (_, c), _ in pairs)
+    row["baseline_cpu_ms_per_example"] = statistics.median(b["cpu_ms_per_example"] for _, b in pairs)
+    row["speedup_cpu_time"] = row["baseline_cpu_ms_per_example"] / max(row["genlab_cpu_ms_per_example"], 1e-9)
+    if scale == "full":
+        eager_steps = max(2 * exp.train.log_every, exp.train.steps // 3)
+        row["eager_examples_per_s"] = baseline_rate(exp, data_uri, compiled=False, steps=eager_steps)[
+            "examples_per_s"
+        ]
+        row["speedup_vs_eager"] = row["genlab_examples_per_s"] / row["eager_examples_per_s"]
+    return row
+
+
+def variants(preset: str, scale: str, workdir: Path) -> list[dict]:
+    """genlab with XLA (and, on a GPU, mixed precision) on vs off, for one preset."""
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    combos = [(False, False)] if scale == "tiny" else [(False, False), (True, False)]  # tiny: no XLA compile
+    if gpu:
+        combos += [(False, True), (True, True)]
+    rows = []
+    for xla, mp in combos:
+        exp = bench_experiment(preset, scale, xla=xla, mixed_precision=mp)
+        data_uri = prepared(exp, workdir)
+        rows.append(
+            {
+                "preset": preset,
+                "device": "GPU" if gpu else "CPU",
+                "xla": xla,
+                "mixed_precision": mp,
+                "genlab_examples_per_s": genlab_rate(exp, data_uri, workdir),
+            }
+        )
+    base = rows[0]["genlab_examples_per_s"]
+    for r in rows:
+        r["ratio_vs_plain"] = r["genlab_examples_per_s"] / base
+    return rows
+
+
+def run(scale: str = "quick", workdir: str | Path | None = None, presets: list[str] | None = None) -> dict:
+    """{"families": [row per preset], "variants": [...], "baseline": description}."""
+    check_scale(scale)
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="genlab-bench-throughput-"))
+    chosen = presets_for_run(presets)
+    rows, skipped = [], []
+    for label, preset in chosen.items():
+        try:
+            rows.append({"label": label, **measure(preset, scale, workdir)})
+        except Exception as e:  # a family another engineer is still changing must not sink the suite
+            skipped.append({"label": label, "preset": preset, "reason": f"{type(e).__name__}: {e}"[:300]})
+    variant_preset = "dcgan_tiny" if scale == "tiny" else "dcgan_fashion_mnist"
+    return {
+        "families": rows,
+        "skipped": skipped,
+        "variants": variants(variant_preset, scale, workdir),
+        "steps": SIZES[scale][0],
+        "log_every": SIZES[scale][1],
+        "max_train": MAX_TRAIN[scale],
+        "baseline": "textbook Keras custom loop: tf.data from in-memory arrays (no prefetch), one "
+        "@tf.function call per step, no strategy; same networks, optimizers, batch and train_step",
+    }

@@ -1,0 +1,168 @@
+"""The benchmark code runs at its tiniest size and returns what RESULTS.md needs. No timing assertions:
+speed is measured by ``make bench``, not tested."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks import report, run
+
+
+def _finite_positive(x) -> bool:
+    return isinstance(x, float) and math.isfinite(x) and x > 0
+
+
+@pytest.mark.slow
+def test_throughput_tiny(tmp_path):
+    from benchmarks import throughput
+
+    r = throughput.run("tiny", tmp_path, presets=["dcgan_tiny"])
+    assert r["skipped"] == []
+    (row,) = r["families"]
+    assert row["preset"] == "dcgan_tiny" and row["family"] == "dcgan"
+    for key in ("genlab_examples_per_s", "baseline_examples_per_s", "speedup"):
+        assert _finite_positive(row[key]), key
+    (variant,) = r["variants"]
+    assert variant["xla"] is False and variant["ratio_vs_plain"] == 1.0
+
+
+def test_throughput_default_presets_cover_families():
+    from benchmarks import throughput
+
+    chosen = throughput.presets_for_run()
+    assert chosen["dcgan"] == "dcgan_fashion_mnist"
+    assert set(chosen) <= set(throughput.FAMILY_PRESETS)
+
+
+@pytest.mark.slow
+def test_distributed_tiny(tmp_path):
+    from benchmarks import distributed
+
+    r = distributed.run("tiny", tmp_path)
+    assert r["workers_2_threads_split"] is None  # left out at the tiny size
+    for key in ("workers_1", "workers_2"):
+        assert _finite_positive(r[key]["examples_per_s"]), key
+        assert set(r[key]["final_losses"]) == {"d_loss", "g_loss"}
+    assert r["max_rel_loss_diff"] < 1e-3  # 1 and 2 workers see the same data and noise
+    assert _finite_positive(r["allreduce_s_per_step"])
+    assert set(r["gradient_floats"]) == {"generator", "discriminator"}
+
+
+@pytest.mark.slow
+def test_pipeline_overhead_tiny(tmp_path):
+    from benchmarks import pipeline_overhead
+
+    r = pipeline_overhead.run("tiny", tmp_path)
+    assert set(r["direct_steps_s"]) == {"prepare_data", "train_model", "evaluate_model", "generate_samples"}
+    assert _finite_positive(r["pipeline_s"]) and _finite_positive(r["direct_s"])
+    assert math.isfinite(r["overhead"])
+
+
+@pytest.mark.slow
+def test_run_cli_tiny_writes_results(tmp_path):
+    """The CLI on two sections: input pipeline (delivery + streaming memory) and quality."""
+    out = tmp_path / "RESULTS.md"
+    assert run.main(["--tiny", "--only", "input_pipeline,quality", "--out", str(out)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ip = results["sections"]["input_pipeline"]["result"]
+    assert _finite_positive(ip["delivered_examples_per_s"]) and _finite_positive(ip["headroom"])
+    assert [m["max_train"] for m in ip["prepare_memory"]] == [256, 1024]
+    assert all(_finite_positive(m["peak_rss_mb"]) for m in ip["prepare_memory"])
+    q = results["sections"]["quality"]["result"]
+    (row,) = q["rows"]
+    assert {"fid", "fid_floor", "kid", "kid_floor"} <= set(row["metrics"])
+    assert all(math.isfinite(v) for v in row["metrics"].values())
+    text = out.read_text()
+    assert "TensorFlow" in text and "## 5. Input pipeline" in text and "fid_floor" in text
+    assert "## 1. Training throughput\n\nNot run." in text
+
+
+def test_cli_rejects_unknown_section(capsys):
+    with pytest.raises(SystemExit):
+        run.main(["--tiny", "--only", "nonsense"])
+    assert "unknown section 'nonsense'" in capsys.readouterr().err
+
+
+def test_report_renders_every_section(tmp_path):
+    """Markdown and PNG from a results dict shaped like the benchmarks' output (incl. a missing module)."""
+    fam = {
+        "label": "dcgan",
+        "preset": "dcgan_fashion_mnist",
+        "family": "dcgan",
+        "batch": 64,
+        "steps_timed": 6,
+        "genlab_examples_per_s": 900.0,
+        "baseline_examples_per_s": 600.0,
+        "speedup": 1.5,
+    }
+    worker = {
+        "examples_per_s": 500.0,
+        "wall_s": 20.0,
+        "final_losses": {"d_loss": 1.2, "g_loss": 0.9},
+        "weights_sha256": "ab",
+    }
+    sections = {
+        "throughput": {
+            "families": [fam],
+            "skipped": [],
+            "steps": 8,
+            "log_every": 2,
+            "max_train": 4096,
+            "baseline": "textbook loop",
+            "variants": [
+                {
+                    "preset": "dcgan_fashion_mnist",
+                    "device": "CPU",
+                    "xla": False,
+                    "mixed_precision": False,
+                    "genlab_examples_per_s": 900.0,
+                    "ratio_vs_plain": 1.0,
+                }
+            ],
+        },
+        "distributed": {
+            "preset": "dcgan_fashion_mnist",
+            "global_batch": 64,
+            "steps": 24,
+            "cpu_count": 2,
+            "workers_1": worker,
+            "workers_2": worker,
+            "workers_2_threads_split": worker,
+            "speedup_2_vs_1": 1.0,
+            "step_s_1": 0.1,
+            "step_s_2": 0.1,
+            "gradient_floats": {"generator": 10, "discriminator": 20},
+            "allreduce_s_per_step": 0.002,
+            "allreduce_share_of_2w_step": 0.02,
+            "same_weights": False,
+            "max_abs_loss_diff": 1e-6,
+            "max_rel_loss_diff": 1e-6,
+            "method": "all-reduce",
+        },
+        "pixelcnn_sampling": {"not_available": "benchmarks.pixelcnn_sampling cannot be imported: x"},
+    }
+    results = {
+        "machine": report.machine_info(),
+        "scale": "tiny",
+        "sections": {
+            k: {"result": v, "scale": "tiny", "seconds": 1.0, "date": "today"} for k, v in sections.items()
+        },
+    }
+    results["sections"]["quality"] = {
+        "error": "RuntimeError: boom",
+        "scale": "tiny",
+        "seconds": 1.0,
+        "date": "today",
+    }
+    report.write_all(results, tmp_path / "RESULTS.md")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| dcgan | dcgan_fashion_mnist | 64 | 900 | 600 | 1.50 | – |" in text
+    assert "Goal (>= 1.25x on every family, by examples/s): **met**" in text
+    assert "Not available: benchmarks.pixelcnn_sampling" in text
+    assert "Failed: `RuntimeError: boom`" in text
+    assert "## 4. Pipeline overhead\n\nNot run." in text
+    assert Path(tmp_path / "results.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "results.json").read_text())["scale"] == "tiny"
