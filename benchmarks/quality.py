@@ -65,7 +65,7 @@ def measure(preset: str, scale: str, workdir: Path, rates: dict) -> dict:
         "family": exp.model.family,
         "steps": steps,
         "batch": exp.train.batch_size,
-        "budget_s": budget_s,
+        "budget_s": budget_s if rates.get(preset) else 0,  # no measured rate: the preset's own steps
         "train_s": train_s,
         "examples_per_s": result.examples_per_sec,
         "metrics": {k: metrics[k] for k in KEYS if k in metrics},

@@ -288,12 +288,17 @@ def _quality(r: dict) -> list[str]:
 
     keys = [k for k in KEYS if any(k in x["metrics"] for x in r["rows"])]
     lines = [
-        f"Training budget per preset: {r['budget_s_per_preset']} CPU seconds, one worker ({r['note']}).",
+        f"Training budget per preset: {r['budget_s_per_preset']} CPU seconds at the examples/s the throughput "
+        f"benchmark measured, one worker ({r['note']}; a preset without a measured rate trains its own steps, "
+        "shown as budget 0).",
         "",
     ]
     lines += _table(
-        ["preset", "steps", "train s", *keys],
-        [[x["preset"], x["steps"], x["train_s"], *[x["metrics"].get(k) for k in keys]] for x in r["rows"]],
+        ["preset", "budget s", "steps", "train s", *keys],
+        [
+            [x["preset"], x["budget_s"], x["steps"], x["train_s"], *[x["metrics"].get(k) for k in keys]]
+            for x in r["rows"]
+        ],
     )
     for s in r.get("skipped", []):
         lines.append(f"- skipped {s['preset']}: {s['reason']}")

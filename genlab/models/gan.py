@@ -3,7 +3,10 @@
 DCGAN: Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
 Convolutional Generative Adversarial Networks" (2016), in the form of Chollet, *Deep Learning
 with Python* (2nd ed.), ch. 12: strided (transposed) convolutions, LeakyReLU, no pooling,
-a sigmoid output in [0, 1], and a little noise on the discriminator's labels.
+a sigmoid output in [0, 1], and a little noise on the discriminator's labels. As in Radford et
+al., the generator normalises with BatchNorm + ReLU (``batchnorm: true``): on a CPU budget it
+reaches recognisable garments in far fewer steps. The BatchNorm is synchronized across replicas,
+so N workers compute the statistics of the whole global batch, exactly as one worker would.
 
 Conditional GAN (``cgan``): Mirza & Osindero, "Conditional Generative Adversarial Nets" (2014),
 in the form of keras-io's conditional GAN example: the class label reaches the generator as a
@@ -39,6 +42,7 @@ class DCGANConfig:
     dropout: float = 0.2  # before the discriminator's classifier
     label_noise: float = 0.05  # uniform noise added to the discriminator's targets
     beta_1: float = 0.5  # Adam, as in Radford et al.
+    batchnorm: bool = True  # BatchNorm + ReLU in the generator (Radford et al.); false: Chollet's LeakyReLU only
 
     def __post_init__(self):
         from genlab.config import _check_min
@@ -69,6 +73,7 @@ class WGANGPConfig:
     gp_weight: float = 10.0  # lambda, the gradient penalty's weight (paper: 10)
     beta_1: float = 0.0  # Adam, as in Gulrajani et al. (with train.learning_rate 1e-4)
     beta_2: float = 0.9
+    batchnorm: bool = True  # in the generator only, as in the paper; the critic has none
 
     def __post_init__(self):
         from genlab.config import _check_min
@@ -84,17 +89,26 @@ class WGANGPConfig:
 CONFIGS = {"dcgan": DCGANConfig, "cgan": CGANConfig, "wgan_gp": WGANGPConfig}
 
 
+def generator_block(x, cfg: DCGANConfig):
+    """The activation after each generator layer: BatchNorm + ReLU, or LeakyReLU alone."""
+    if cfg.batchnorm:
+        x = layers.BatchNormalization(synchronized=True)(x)  # statistics of the global batch
+        return layers.ReLU()(x)
+    return layers.LeakyReLU(0.2)(x)
+
+
 def build_generator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model:
     h, w, c = shape
     s = h // 4  # two stride-2 upsamplings reach the full size
+    bias = not cfg.batchnorm  # BatchNorm's offset replaces the bias
     z = keras.Input((cfg.latent_dim,), name="z")
-    x = layers.Dense(s * s * cfg.width * 4)(z)  # (s*s*4w)
-    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Dense(s * s * cfg.width * 4, use_bias=bias)(z)  # (s*s*4w)
+    x = generator_block(x, cfg)
     x = layers.Reshape((s, s, cfg.width * 4))(x)  # (s, s, 4w)
-    x = layers.Conv2DTranspose(cfg.width * 2, 4, strides=2, padding="same")(x)  # (2s, 2s, 2w)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2DTranspose(cfg.width, 4, strides=2, padding="same")(x)  # (4s, 4s, w)
-    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2DTranspose(cfg.width * 2, 4, strides=2, padding="same", use_bias=bias)(x)  # (2s, 2s, 2w)
+    x = generator_block(x, cfg)
+    x = layers.Conv2DTranspose(cfg.width, 4, strides=2, padding="same", use_bias=bias)(x)  # (4s, 4s, w)
+    x = generator_block(x, cfg)
     x = layers.Conv2D(c, 5, padding="same", activation="sigmoid")(x)  # (h, w, c) in [0, 1]
     return keras.Model(z, x, name="generator")
 

@@ -22,9 +22,12 @@ def test_dcgan_shapes_and_parameter_counts():
     assert g.output_shape == (None, 28, 28, 1)
     assert d.output_shape == (None, 1)
     w = 8
-    expected_g = (16 * 7 * 7 * 4 * w + 7 * 7 * 4 * w) + (4 * 4 * 4 * w * 2 * w + 2 * w) \
-        + (4 * 4 * 2 * w * w + w) + (5 * 5 * w * 1 + 1)
+    # BatchNorm replaces the biases: 4 parameters per channel (gamma, beta, moving mean and variance).
+    expected_g = (16 * 7 * 7 * 4 * w + 4 * 7 * 7 * 4 * w) + (4 * 4 * 4 * w * 2 * w + 4 * 2 * w) \
+        + (4 * 4 * 2 * w * w + 4 * w) + (5 * 5 * w * 1 + 1)
     assert g.count_params() == expected_g
+    bns = [layer for layer in g.layers if "batch_normalization" in layer.name]
+    assert len(bns) == 3 and all(layer.synchronized for layer in bns)
     samples = m.sample(5, seed=0)
     assert samples.shape == (5, 28, 28, 1) and samples.min() >= 0 and samples.max() <= 1
     np.testing.assert_array_equal(samples, m.sample(5, seed=0))  # seeded
