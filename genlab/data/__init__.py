@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -38,7 +37,7 @@ def _idx_split(folder, ds, split: str, limit: int, size: int) -> Iterator[tuple[
     n_labels = idx_count(label_file, 1)[0]
     if n_images != n_labels:
         raise DataError(f"{image_file}: {n_images} images but {label_file.name} has {n_labels} labels")
-    chunks = zip(iter_idx(image_file, 3), iter_idx(label_file, 1))
+    chunks = zip(iter_idx(image_file, 3), iter_idx(label_file, 1), strict=True)  # counts checked above
     seen = 0
     for images, labels in chunks:
         if limit:
@@ -68,7 +67,7 @@ def prepare(exp, out_uri: str) -> DatasetManifest:
         folder = fetch_idx(ds, cfg.source)
         # Validate both splits' headers before writing anything.
         for split in ("train", "test"):
-            _ = [idx_count(folder / f, nd) for f, nd in zip(ds.files(split), (3, 1))]
+            _ = [idx_count(folder / f, nd) for f, nd in zip(ds.files(split), (3, 1), strict=True)]
         splits = {
             "train": _idx_split(folder, ds, "train", cfg.max_train, cfg.image_size),
             "test": _idx_split(folder, ds, "test", cfg.max_test, cfg.image_size),

@@ -82,14 +82,14 @@ def _write_split(folder: Path, split: str, chunks: Iterable[tuple[np.ndarray, np
     i = 0
     try:
         for images, labels in chunks:
-            for image, label in zip(images, labels):
+            for image, label in zip(images, labels, strict=True):
                 writers[i % shards].write(_example(image, label))
                 counts[i % shards] += 1
                 i += 1
     finally:
         for w in writers:
             w.close()
-    return [Shard(n, c, _sha256(folder / n)) for n, c in zip(names, counts)]
+    return [Shard(n, c, _sha256(folder / n)) for n, c in zip(names, counts, strict=True)]
 
 
 def _sha256(path: Path) -> str:
@@ -156,7 +156,7 @@ def load_manifest(uri: str) -> DatasetManifest:
 def verify(uri: str, manifest: DatasetManifest | None = None) -> DatasetManifest:
     """Check every shard's presence and sha256 against the manifest."""
     manifest = manifest or load_manifest(uri)
-    for split, shards in manifest.splits.items():
+    for shards in manifest.splits.values():
         for s in shards:
             path = io.join(uri, s.file)
             if not io.exists(path):

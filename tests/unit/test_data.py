@@ -88,7 +88,7 @@ def test_two_workers_split_exactly_the_global_batch(idx_folder, tmp_path):
 
     single = batches(1, 0)
     w0, w1 = batches(2, 0), batches(2, 1)
-    for g, a, b in zip(single, w0, w1):
+    for g, a, b in zip(single, w0, w1, strict=True):
         merged = np.empty_like(g)
         merged[0::2], merged[1::2] = a, b  # example j of the global batch is on worker j % 2
         np.testing.assert_array_equal(merged, g)
