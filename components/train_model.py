@@ -5,11 +5,26 @@ from genlab.images import trainer_image
 
 
 @dsl.component(base_image=trainer_image(), install_kfp_package=False)
-def train_model(config_json: str, dataset: Input[Dataset], model: Output[Model], workers: int,
-                gpus_per_worker: int, steps: int, launcher: str):
+def train_model(
+    config_json: str,
+    dataset: Input[Dataset],
+    model: Output[Model],
+    workers: int,
+    gpus_per_worker: int,
+    steps: int,
+    launcher: str,
+):
     """Distributed training: N workers with TF_CONFIG, locally or as a TFJob (launcher=local|tfjob|auto)."""
     from genlab import steps as genlab_steps
 
-    model.metadata.update(genlab_steps.train_model(
-        config_json, dataset.path, model.path, workers=workers, gpus_per_worker=gpus_per_worker,
-        steps=steps, launcher=launcher))
+    model.metadata.update(
+        genlab_steps.train_model(
+            config_json,
+            dataset.path,
+            model.path,
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
+            steps=steps,
+            launcher=launcher,
+        )
+    )

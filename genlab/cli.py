@@ -50,12 +50,16 @@ def cmd_run(args) -> None:
     exp = config.load(args.preset, _run_overrides(args))  # fails here, before any work
     from pipelines.genlab_pipeline import run_local
 
-    print(f"genlab: running {exp.name} ({exp.model.family}) with {exp.train.workers} worker(s) via kfp.local",
-          flush=True)
+    print(
+        f"genlab: running {exp.name} ({exp.model.family}) with {exp.train.workers} worker(s) via kfp.local",
+        flush=True,
+    )
     try:
         run = run_local(exp, args.runs)
     except RuntimeError as e:  # kfp.local: a task failed; its own error is in the log above
-        raise GenlabError(f"pipeline {exp.name} failed: {e}. The failing step's error is printed above.") from None
+        raise GenlabError(
+            f"pipeline {exp.name} failed: {e}. The failing step's error is printed above."
+        ) from None
     print()
     print(f"report:  {run.report_html}")
     print(f"run dir: {run.run_dir}")
@@ -70,9 +74,14 @@ def _print_headline(metrics: dict) -> None:
     for key in ("fid", "kid", "precision", "recall"):
         if key in metrics:
             floor = metrics.get(f"{key}_floor")
-            shown.append(f"{key}={metrics[key]:.4g}" + (f" (real-data floor {floor:.4g})" if floor is not None else ""))
-    shown += [f"{k}={v:.4g}" for k, v in sorted(metrics.items())
-              if k not in ("fid", "kid", "precision", "recall") and not k.endswith("_floor")]
+            shown.append(
+                f"{key}={metrics[key]:.4g}" + (f" (real-data floor {floor:.4g})" if floor is not None else "")
+            )
+    shown += [
+        f"{k}={v:.4g}"
+        for k, v in sorted(metrics.items())
+        if k not in ("fid", "kid", "precision", "recall") and not k.endswith("_floor")
+    ]
     print("metrics: " + "\n         ".join(shown))
 
 
@@ -94,9 +103,15 @@ def cmd_submit(args) -> None:
         arguments = {"launcher": args.launcher}
         if args.workers:
             arguments["workers"] = args.workers
-        run_id = submit(str(package), host=args.host, namespace=args.namespace, experiment=args.experiment,
-                        run_name=args.run_name or f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                        arguments=arguments, wait=args.wait)
+        run_id = submit(
+            str(package),
+            host=args.host,
+            namespace=args.namespace,
+            experiment=args.experiment,
+            run_name=args.run_name or f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            arguments=arguments,
+            wait=args.wait,
+        )
     print(f"submitted run {run_id}")
 
 
@@ -111,8 +126,14 @@ def cmd_train(args) -> None:
     from genlab.launch import TrainJob, get_launcher
 
     exp = config.load(args.preset, _run_overrides(args))
-    job = TrainJob(exp.to_json(), args.data, args.model, workers=exp.train.workers,
-                   gpus_per_worker=exp.train.gpus_per_worker, name=exp.name)
+    job = TrainJob(
+        exp.to_json(),
+        args.data,
+        args.model,
+        workers=exp.train.workers,
+        gpus_per_worker=exp.train.gpus_per_worker,
+        name=exp.name,
+    )
     get_launcher("local", max_restarts=exp.train.max_restarts).run(job)
 
 
@@ -142,7 +163,12 @@ def parser() -> argparse.ArgumentParser:
 
     def with_preset(sp):
         sp.add_argument("preset", help="a preset name (see `genlab presets`) or a path to a YAML file")
-        sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.steps=100")
+        sp.add_argument(
+            "--set",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override a config value, e.g. train.steps=100",
+        )
         return sp
 
     sp = sub.add_parser("presets", help="list presets")

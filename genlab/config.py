@@ -53,8 +53,17 @@ class TrainConfig:
     xla: bool = False
 
     def __post_init__(self):
-        _check_min(self, "train", steps=0, batch_size=1, checkpoint_every=1, log_every=1,
-                   workers=1, gpus_per_worker=0, max_restarts=0)
+        _check_min(
+            self,
+            "train",
+            steps=0,
+            batch_size=1,
+            checkpoint_every=1,
+            log_every=1,
+            workers=1,
+            gpus_per_worker=0,
+            max_restarts=0,
+        )
         if self.epochs <= 0:
             raise ConfigError(f"train.epochs: expected a number > 0, got {self.epochs}")
         if self.learning_rate <= 0:
@@ -62,7 +71,8 @@ class TrainConfig:
         if self.batch_size % self.workers:
             raise ConfigError(
                 f"train.batch_size: the global batch ({self.batch_size}) must divide evenly "
-                f"across train.workers ({self.workers})")
+                f"across train.workers ({self.workers})"
+            )
 
 
 @dataclass(frozen=True)
@@ -226,7 +236,8 @@ def preset_path(name_or_path: str) -> Path:
     if not candidate.is_file():
         raise ConfigError(
             f"unknown preset '{name_or_path}'; expected one of: {', '.join(preset_names())} "
-            f"or a path to a .yaml file")
+            f"or a path to a .yaml file"
+        )
     return candidate
 
 

@@ -35,9 +35,11 @@ def storage_errors(uri: str):
         if not is_remote(uri):
             raise
         reason = (e.message or type(e).__name__).strip().splitlines()[0]
-        raise DataError(f"{uri}: cannot access it ({reason}); check the bucket name, the network, and that "
-                        "credentials are available (Workload Identity or application default "
-                        "credentials)") from None
+        raise DataError(
+            f"{uri}: cannot access it ({reason}); check the bucket name, the network, and that "
+            "credentials are available (Workload Identity or application default "
+            "credentials)"
+        ) from None
 
 
 def exists(uri: str) -> bool:

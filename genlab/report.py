@@ -52,26 +52,42 @@ def metrics_rows(metrics: dict[str, float]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def build(title: str, *, summary: dict, pictures: list[tuple[str, bytes]], metrics: dict[str, float],
-          history: list[dict], sections: list[tuple[str, str]] = ()) -> tuple[str, str]:
+def build(
+    title: str,
+    *,
+    summary: dict,
+    pictures: list[tuple[str, bytes]],
+    metrics: dict[str, float],
+    history: list[dict],
+    sections: list[tuple[str, str]] = (),
+) -> tuple[str, str]:
     """(HTML, Markdown) of the report."""
     curves = loss_curves_png(history)
     rows = metrics_rows(metrics)
-    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-         "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
-         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
-         "th:first-child,td:first-child{text-align:left}img{max-width:100%;image-rendering:pixelated}"
-         "</style></head><body>", f"<h1>{html.escape(title)}</h1>", "<table>"]
-    h += [f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()]
+    h = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+        "th:first-child,td:first-child{text-align:left}img{max-width:100%;image-rendering:pixelated}"
+        "</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<table>",
+    ]
+    h += [
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()
+    ]
     h.append("</table>")
     for name, png in pictures:
         h += [f"<h2>{html.escape(name)}</h2>", img_tag(png, name)]
     if curves:
         h += ["<h2>Loss curves</h2>", img_tag(curves, "loss curves")]
     if rows:
-        h += ["<h2>Metrics</h2>", "<p>The floor compares real training images with the test split: "
-              "the value a perfect model would reach with this many samples.</p>",
-              "<table><tr><th>metric</th><th>value</th><th>real-data floor</th></tr>"]
+        h += [
+            "<h2>Metrics</h2>",
+            "<p>The floor compares real training images with the test split: "
+            "the value a perfect model would reach with this many samples.</p>",
+            "<table><tr><th>metric</th><th>value</th><th>real-data floor</th></tr>",
+        ]
         h += [f"<tr><td>{k}</td><td>{v}</td><td>{f}</td></tr>" for k, v, f in rows]
         h.append("</table>")
     for name, fragment in sections:
@@ -80,7 +96,9 @@ def build(title: str, *, summary: dict, pictures: list[tuple[str, bytes]], metri
 
     md = [f"# {title}", ""] + [f"- **{k}**: {v}" for k, v in summary.items()] + [""]
     if rows:
-        md += ["| metric | value | real-data floor |", "|---|---:|---:|"] + [f"| {k} | {v} | {f} |" for k, v, f in rows]
+        md += ["| metric | value | real-data floor |", "|---|---:|---:|"] + [
+            f"| {k} | {v} | {f} |" for k, v, f in rows
+        ]
     return "\n".join(h), "\n".join(md) + "\n"
 
 

@@ -49,19 +49,36 @@ def prepare_data(config_json: str, dataset_path: str) -> dict:
     from genlab import data
 
     manifest = data.prepare(config.from_json(config_json), dataset_path)
-    return {"dataset": manifest.dataset, "checksum": manifest.checksum,
-            **{f"{split}_examples": manifest.count(split) for split in manifest.splits}}
+    return {
+        "dataset": manifest.dataset,
+        "checksum": manifest.checksum,
+        **{f"{split}_examples": manifest.count(split) for split in manifest.splits},
+    }
 
 
 @user_errors_exit
-def train_model(config_json: str, dataset_path: str, model_path: str, *, workers: int, gpus_per_worker: int,
-                steps: int, launcher: str, launcher_options: dict | None = None) -> dict:
+def train_model(
+    config_json: str,
+    dataset_path: str,
+    model_path: str,
+    *,
+    workers: int,
+    gpus_per_worker: int,
+    steps: int,
+    launcher: str,
+    launcher_options: dict | None = None,
+) -> dict:
     from genlab.launch import TrainJob, get_launcher
 
     exp = with_overrides(config_json, workers=workers, gpus_per_worker=gpus_per_worker, steps=steps)
-    job = TrainJob(config_json=exp.to_json(), data_uri=dataset_path, model_uri=model_path,
-                   workers=exp.train.workers, gpus_per_worker=exp.train.gpus_per_worker,
-                   name=_job_name(exp.name))
+    job = TrainJob(
+        config_json=exp.to_json(),
+        data_uri=dataset_path,
+        model_uri=model_path,
+        workers=exp.train.workers,
+        gpus_per_worker=exp.train.gpus_per_worker,
+        name=_job_name(exp.name),
+    )
     options = dict(launcher_options or {})
     if launcher in ("local", "auto") and "max_restarts" not in options:
         options["max_restarts"] = exp.train.max_restarts
@@ -85,8 +102,15 @@ def evaluate_model(config_json: str, dataset_path: str, model_path: str) -> dict
 
 
 @user_errors_exit
-def generate_samples(config_json: str, dataset_path: str, model_path: str, metrics: dict,
-                     samples_dir: str, report_path: str, markdown_path: str | None = None) -> dict:
+def generate_samples(
+    config_json: str,
+    dataset_path: str,
+    model_path: str,
+    metrics: dict,
+    samples_dir: str,
+    report_path: str,
+    markdown_path: str | None = None,
+) -> dict:
     """Pictures into ``samples_dir``; the report's HTML (and Markdown) copied to the kfp artifact paths."""
     from genlab.generate import generate
 

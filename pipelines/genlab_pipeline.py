@@ -7,7 +7,6 @@ parameters people change most (workers, GPUs, steps, launcher) are pipeline para
 The same function is compiled to IR YAML for a cluster and run by ``kfp.local`` on a laptop.
 """
 
-
 import json
 import time
 from dataclasses import dataclass
@@ -25,21 +24,36 @@ def pipeline_name(exp) -> str:
 
 
 def build_pipeline(exp):
-    @dsl.pipeline(name=pipeline_name(exp),
-                  description=f"genlab {exp.model.family} on {exp.data.dataset}: prepare -> train -> evaluate -> generate")
-    def genlab_pipeline(config_json: str = exp.to_json(), workers: int = exp.train.workers,
-                        gpus_per_worker: int = exp.train.gpus_per_worker, steps: int = 0,
-                        launcher: str = "auto") -> HTML:
+    @dsl.pipeline(
+        name=pipeline_name(exp),
+        description=f"genlab {exp.model.family} on {exp.data.dataset}: prepare -> train -> evaluate -> generate",
+    )
+    def genlab_pipeline(
+        config_json: str = exp.to_json(),
+        workers: int = exp.train.workers,
+        gpus_per_worker: int = exp.train.gpus_per_worker,
+        steps: int = 0,
+        launcher: str = "auto",
+    ) -> HTML:
         prep = prepare_data(config_json=config_json).set_display_name("prepare data")
-        train = train_model(config_json=config_json, dataset=prep.outputs["dataset"], workers=workers,
-                            gpus_per_worker=gpus_per_worker, steps=steps,
-                            launcher=launcher).set_display_name("train (distributed)")
+        train = train_model(
+            config_json=config_json,
+            dataset=prep.outputs["dataset"],
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
+            steps=steps,
+            launcher=launcher,
+        ).set_display_name("train (distributed)")
         train.set_caching_options(False)  # a re-run trains again (and resumes from checkpoints)
-        evaluation = evaluate_model(config_json=config_json, dataset=prep.outputs["dataset"],
-                                    model=train.outputs["model"]).set_display_name("evaluate")
-        gen = generate_samples(config_json=config_json, dataset=prep.outputs["dataset"],
-                               model=train.outputs["model"],
-                               metrics=evaluation.outputs["metrics"]).set_display_name("generate samples")
+        evaluation = evaluate_model(
+            config_json=config_json, dataset=prep.outputs["dataset"], model=train.outputs["model"]
+        ).set_display_name("evaluate")
+        gen = generate_samples(
+            config_json=config_json,
+            dataset=prep.outputs["dataset"],
+            model=train.outputs["model"],
+            metrics=evaluation.outputs["metrics"],
+        ).set_display_name("generate samples")
         for task, step in ((prep, "prepare"), (train, "train"), (evaluation, "evaluate"), (gen, "generate")):
             configure_step(task, step, exp.train.gpus_per_worker)
         return gen.outputs["report"]
@@ -69,8 +83,9 @@ def run_local(exp, runs_dir="runs", *, workers: int = 0, steps: int = 0) -> "Loc
     runs_dir = Path(runs_dir).resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     before = set(runs_dir.iterdir())
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(runs_dir),
-               raise_on_error=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(runs_dir), raise_on_error=True
+    )
     t0 = time.time()
     pipeline = build_pipeline(exp)
     task = pipeline(workers=workers or exp.train.workers, steps=steps, launcher="local")

@@ -21,7 +21,7 @@ def make_idx_folder(folder: Path, n_train: int = 64, n_test: int = 32, size: int
         labels = rng.integers(0, 10, n).astype(np.uint8)
         images = np.zeros((n, size, size), np.uint8)
         for i, y in enumerate(labels):  # a bar whose row depends on the class, plus noise
-            images[i, 2 + 2 * y: 4 + 2 * y, 4:-4] = 255
+            images[i, 2 + 2 * y : 4 + 2 * y, 4:-4] = 255
             images[i] |= rng.integers(0, 40, (size, size), dtype=np.uint8)
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
@@ -41,7 +41,12 @@ def tiny_fashion(tmp_path_factory):
     if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
         pytest.fail(f"{FASHION_MNIST} missing: `make test` installs dataset-fashion-mnist")
     exp = config.experiment_from_dict(
-        {"name": "tiny", "model": {"family": "dcgan"}, "data": {"max_train": 512, "max_test": 256, "shards": 2}})
+        {
+            "name": "tiny",
+            "model": {"family": "dcgan"},
+            "data": {"max_train": 512, "max_test": 256, "shards": 2},
+        }
+    )
     out = tmp_path_factory.mktemp("tiny") / "data"
     data.prepare(exp, str(out))
     return out

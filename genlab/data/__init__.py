@@ -19,8 +19,16 @@ from genlab.data.records import (
 from genlab.data.sources import IDX_DATASETS, fetch_idx
 from genlab.errors import ConfigError, DataError
 
-__all__ = ["DatasetManifest", "load_arrays", "load_manifest", "prepare", "split_dataset",
-           "train_input", "verify", "data_spec"]
+__all__ = [
+    "DatasetManifest",
+    "load_arrays",
+    "load_manifest",
+    "prepare",
+    "split_dataset",
+    "train_input",
+    "verify",
+    "data_spec",
+]
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
@@ -72,11 +80,19 @@ def prepare(exp, out_uri: str) -> DatasetManifest:
             "train": _idx_split(folder, ds, "train", cfg.max_train, cfg.image_size),
             "test": _idx_split(folder, ds, "test", cfg.max_test, cfg.image_size),
         }
-        return write_dataset(out_uri, dataset=ds.name, source=str(folder),
-                             shape=(cfg.image_size, cfg.image_size, 1), class_names=ds.class_names,
-                             splits=splits, shards=cfg.shards)
-    raise ConfigError(f"data.dataset: unknown dataset {cfg.dataset!r}; expected one of: "
-                      f"{', '.join(sorted([*IDX_DATASETS, 'images', 'text']))}")
+        return write_dataset(
+            out_uri,
+            dataset=ds.name,
+            source=str(folder),
+            shape=(cfg.image_size, cfg.image_size, 1),
+            class_names=ds.class_names,
+            splits=splits,
+            shards=cfg.shards,
+        )
+    raise ConfigError(
+        f"data.dataset: unknown dataset {cfg.dataset!r}; expected one of: "
+        f"{', '.join(sorted([*IDX_DATASETS, 'images', 'text']))}"
+    )
 
 
 def data_spec(manifest: DatasetManifest, exp):
@@ -87,7 +103,9 @@ def data_spec(manifest: DatasetManifest, exp):
         from genlab.data.text import text_spec
 
         return text_spec(manifest, exp)
-    return DataSpec(shape=tuple(manifest.shape), num_classes=manifest.num_classes,
-                    binarize=exp.data.binarize, class_names=manifest.class_names)
-
-
+    return DataSpec(
+        shape=tuple(manifest.shape),
+        num_classes=manifest.num_classes,
+        binarize=exp.data.binarize,
+        class_names=manifest.class_names,
+    )

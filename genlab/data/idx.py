@@ -34,7 +34,8 @@ def read_header(f, path: Path, ndim: int) -> tuple[int, ...]:
         expected = (UBYTE << 8) | ndim
         raise DataError(
             f"{path}: wrong magic number 0x{magic:08x}; expected 0x{expected:08x} "
-            f"(unsigned bytes, {ndim} dimension{'s' if ndim > 1 else ''})")
+            f"(unsigned bytes, {ndim} dimension{'s' if ndim > 1 else ''})"
+        )
     raw = f.read(4 * ndim)
     if len(raw) < 4 * ndim:
         raise DataError(f"{path}: truncated IDX header: expected {ndim} dimension sizes")
@@ -61,7 +62,8 @@ def iter_idx(path: str | Path, ndim: int, chunk: int = 4096) -> Iterator[np.ndar
                 if len(data) < n * record_size:
                     got = done + len(data) // record_size
                     raise DataError(
-                        f"{path}: truncated IDX data: header says {count} records, file holds {got}")
+                        f"{path}: truncated IDX data: header says {count} records, file holds {got}"
+                    )
                 yield np.frombuffer(data, np.uint8).reshape((n, *record_shape))
                 done += n
             if f.read(1):

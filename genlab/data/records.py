@@ -73,8 +73,9 @@ def _example(image: np.ndarray, label: int) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def _write_split(folder: Path, split: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]],
-                 shards: int) -> list[Shard]:
+def _write_split(
+    folder: Path, split: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]], shards: int
+) -> list[Shard]:
     """Example i goes to shard i % shards; chunks stream, so memory stays bounded."""
     names = [f"{split}-{i:05d}-of-{shards:05d}.tfrecord" for i in range(shards)]
     writers = [tf.io.TFRecordWriter(str(folder / n)) for n in names]
@@ -100,9 +101,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_dataset(out_uri: str, *, dataset: str, source: str, shape: tuple[int, ...],
-                  class_names: tuple[str, ...], splits: dict[str, Iterator], shards: int,
-                  extra: dict | None = None) -> DatasetManifest:
+def write_dataset(
+    out_uri: str,
+    *,
+    dataset: str,
+    source: str,
+    shape: tuple[int, ...],
+    class_names: tuple[str, ...],
+    splits: dict[str, Iterator],
+    shards: int,
+    extra: dict | None = None,
+) -> DatasetManifest:
     """Write every split, then the manifest; a failure leaves no manifest, so nothing looks whole.
 
     Shards are written to a local staging folder first and moved into place (renamed when local,
@@ -110,18 +119,29 @@ def write_dataset(out_uri: str, *, dataset: str, source: str, shape: tuple[int, 
     """
     if not io.is_remote(out_uri):
         Path(out_uri).parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".genlab-prepare-",
-                                    dir=None if io.is_remote(out_uri) else Path(out_uri).parent))
+    staging = Path(
+        tempfile.mkdtemp(
+            prefix=".genlab-prepare-", dir=None if io.is_remote(out_uri) else Path(out_uri).parent
+        )
+    )
     try:
         written = {split: _write_split(staging, split, chunks, shards) for split, chunks in splits.items()}
         for split, shard_list in written.items():
             if sum(s.count for s in shard_list) == 0:
                 raise DataError(f"{source}: split '{split}' has no examples")
-        checksum = hashlib.sha256("".join(
-            s.sha256 for split in sorted(written) for s in written[split]).encode()).hexdigest()
-        manifest = DatasetManifest(dataset=dataset, source=source, shape=tuple(shape),
-                                   num_classes=len(class_names), class_names=tuple(class_names),
-                                   splits=written, checksum=checksum, extra=extra or {})
+        checksum = hashlib.sha256(
+            "".join(s.sha256 for split in sorted(written) for s in written[split]).encode()
+        ).hexdigest()
+        manifest = DatasetManifest(
+            dataset=dataset,
+            source=source,
+            shape=tuple(shape),
+            num_classes=len(class_names),
+            class_names=tuple(class_names),
+            splits=written,
+            checksum=checksum,
+            extra=extra or {},
+        )
         _publish(staging, out_uri, manifest)
         return manifest
     finally:
@@ -146,7 +166,9 @@ def _publish(staging: Path, out_uri: str, manifest: DatasetManifest) -> None:
 def load_manifest(uri: str) -> DatasetManifest:
     path = io.join(uri, MANIFEST)
     if not io.exists(path):
-        raise DataError(f"{uri}: not a prepared dataset ({MANIFEST} missing; was data preparation interrupted?)")
+        raise DataError(
+            f"{uri}: not a prepared dataset ({MANIFEST} missing; was data preparation interrupted?)"
+        )
     try:
         return DatasetManifest.from_json(io.read_json(path))
     except (ValueError, KeyError, TypeError) as e:
@@ -208,14 +230,22 @@ def split_dataset(uri: str, manifest: DatasetManifest, split: str) -> tf.data.Da
     files = [io.join(uri, s.file) for s in manifest.splits[split]]
     # Reading shard k's i-th record for k in order restores the original example order.
     ds = tf.data.Dataset.from_tensor_slices(files).interleave(
-        tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
+        tf.data.TFRecordDataset, cycle_length=len(files), block_length=1
+    )
     parser = _text_parser(manifest.shape) if is_text(manifest) else _parser(manifest.shape)
     return ds.map(parser, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def train_input(uri: str, manifest: DatasetManifest, *, global_batch: int, seed: int,
-                input_context: tf.distribute.InputContext | None = None, skip_batches: int = 0,
-                split: str = "train") -> tf.data.Dataset:
+def train_input(
+    uri: str,
+    manifest: DatasetManifest,
+    *,
+    global_batch: int,
+    seed: int,
+    input_context: tf.distribute.InputContext | None = None,
+    skip_batches: int = 0,
+    split: str = "train",
+) -> tf.data.Dataset:
     """An endless, shuffled stream of this worker's part of each global batch.
 
     Every worker builds the same globally shuffled stream and keeps examples j with
@@ -241,8 +271,9 @@ def train_input(uri: str, manifest: DatasetManifest, *, global_batch: int, seed:
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def load_arrays(uri: str, split: str, limit: int = 0,
-                manifest: DatasetManifest | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_arrays(
+    uri: str, split: str, limit: int = 0, manifest: DatasetManifest | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Images (float32 in [0, 1], NHWC) and labels of a split, the first ``limit`` (0 = all)."""
     manifest = manifest or load_manifest(uri)
     ds = split_dataset(uri, manifest, split)

@@ -41,8 +41,18 @@ FASHION_MNIST = IdxDataset(
         "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
         "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
     },
-    class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    class_names=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
 )
 
 MNIST = IdxDataset(
@@ -94,7 +104,7 @@ def _download_gcs(uri: str, dest: Path) -> None:
     from google.auth import exceptions as auth_exc
     from google.cloud import storage
 
-    bucket_name, _, blob_name = uri[len("gs://"):].partition("/")
+    bucket_name, _, blob_name = uri[len("gs://") :].partition("/")
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     os.close(fd)
@@ -104,7 +114,8 @@ def _download_gcs(uri: str, dest: Path) -> None:
     except auth_exc.DefaultCredentialsError:
         raise DataError(
             f"{uri}: no Google Cloud credentials (application default credentials or Workload "
-            f"Identity expected; run `gcloud auth application-default login`)") from None
+            f"Identity expected; run `gcloud auth application-default login`)"
+        ) from None
     except (gexc.GoogleAPIError, OSError) as e:
         raise DataError(f"{uri}: could not read from GCS: {e}") from None
     finally:
@@ -133,5 +144,7 @@ def fetch_idx(ds: IdxDataset, source: str) -> Path:
         return local
     folder = Path(source)
     if not folder.is_dir():
-        raise DataError(f"data.source: folder {folder} not found (expected the four IDX .gz files of {ds.name})")
+        raise DataError(
+            f"data.source: folder {folder} not found (expected the four IDX .gz files of {ds.name})"
+        )
     return folder

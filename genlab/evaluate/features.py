@@ -41,20 +41,29 @@ class FeatureExtractor:
         self.features_model = keras.Model(classifier.input, classifier.get_layer(FEATURE_LAYER).output)
 
     def features(self, images: np.ndarray, batch: int = 500) -> np.ndarray:
-        return np.concatenate([np.asarray(self.features_model(images[i:i + batch], training=False))
-                               for i in range(0, len(images), batch)])
+        return np.concatenate(
+            [
+                np.asarray(self.features_model(images[i : i + batch], training=False))
+                for i in range(0, len(images), batch)
+            ]
+        )
 
     def predict(self, images: np.ndarray, batch: int = 500) -> np.ndarray:
-        return np.concatenate([np.asarray(self.classifier(images[i:i + batch], training=False)).argmax(-1)
-                               for i in range(0, len(images), batch)])
+        return np.concatenate(
+            [
+                np.asarray(self.classifier(images[i : i + batch], training=False)).argmax(-1)
+                for i in range(0, len(images), batch)
+            ]
+        )
 
 
 def cache_path(checksum: str, epochs: int) -> Path:
     return cache_dir() / "features" / f"{checksum[:16]}-v{ARCH_VERSION}-e{epochs}.weights.h5"
 
 
-def get_extractor(manifest, train_images: np.ndarray, train_labels: np.ndarray, epochs: int,
-                  seed: int = 0, log=print) -> FeatureExtractor:
+def get_extractor(
+    manifest, train_images: np.ndarray, train_labels: np.ndarray, epochs: int, seed: int = 0, log=print
+) -> FeatureExtractor:
     """Load the cached extractor for this dataset, or train it (seeded) and cache it atomically."""
     classifier = build_classifier(tuple(manifest.shape), manifest.num_classes)
     path = cache_path(manifest.checksum, epochs)
@@ -64,8 +73,11 @@ def get_extractor(manifest, train_images: np.ndarray, train_labels: np.ndarray, 
         return FeatureExtractor(classifier)
     log(f"feature extractor: training on {len(train_images)} images for {epochs} epoch(s)")
     keras.utils.set_random_seed(seed)
-    classifier.compile(optimizer=keras.optimizers.Adam(1e-3),
-                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     classifier.fit(train_images, train_labels, batch_size=128, epochs=epochs, verbose=0, shuffle=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".weights.h5", dir=path.parent)

@@ -40,8 +40,11 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 10, subset_size: int = 1000
         kxx = (x @ x.T / d + 1) ** 3
         kyy = (y @ y.T / d + 1) ** 3
         kxy = (x @ y.T / d + 1) ** 3
-        mmd = ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-               - 2 * kxy.mean())
+        mmd = (
+            (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+            + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+            - 2 * kxy.mean()
+        )
         estimates.append(mmd)
     return float(np.mean(estimates))
 
@@ -67,5 +70,9 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[fl
 
 def all_metrics(real: np.ndarray, fake: np.ndarray, prefix: str = "", seed: int = 0) -> dict[str, float]:
     p, r = precision_recall(real, fake)
-    return {f"{prefix}fid": fid(real, fake), f"{prefix}kid": kid(real, fake, seed=seed),
-            f"{prefix}precision": p, f"{prefix}recall": r}
+    return {
+        f"{prefix}fid": fid(real, fake),
+        f"{prefix}kid": kid(real, fake, seed=seed),
+        f"{prefix}precision": p,
+        f"{prefix}recall": r,
+    }

@@ -52,7 +52,13 @@ def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | N
         "workers": trained_exp.train.workers,
         "median examples/s": f"{rates[len(rates) // 2]:.0f}" if rates else "n/a",
     }
-    html_text, md_text = report.build(f"genlab: {exp.name}", summary=summary, pictures=pictures,
-                                      metrics=metrics or {}, history=history, sections=sections)
+    html_text, md_text = report.build(
+        f"genlab: {exp.name}",
+        summary=summary,
+        pictures=pictures,
+        metrics=metrics or {},
+        history=history,
+        sections=sections,
+    )
     html_path, md_path = report.write(out_dir, html_text, md_text)
     return Samples(out_dir, grid_png, interp_png, html_path, md_path)

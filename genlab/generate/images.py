@@ -17,7 +17,7 @@ def grid(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
     for i in range(min(n, rows * cols)):
         r, k = divmod(i, cols)
         y, x = pad + r * (h + pad), pad + k * (w + pad)
-        out[y:y + h, x:x + w] = images[i]
+        out[y : y + h, x : x + w] = images[i]
     return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
 
 

@@ -27,10 +27,14 @@ class TrainJob:
 def worker_args(job: TrainJob) -> list[str]:
     """Arguments after the interpreter: the same on a laptop and in a TFJob pod."""
     return [
-        "-m", "genlab.train.worker",
-        "--config", job.config_json,
-        "--data", job.data_uri,
-        "--model", job.model_uri,
+        "-m",
+        "genlab.train.worker",
+        "--config",
+        job.config_json,
+        "--data",
+        job.data_uri,
+        "--model",
+        job.model_uri,
     ]
 
 

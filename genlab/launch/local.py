@@ -36,8 +36,10 @@ def free_ports(n: int) -> list[int]:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind(("127.0.0.1", 0))
             except OSError as e:
-                raise LaunchError(f"train.workers: could not find {n} free loopback ports for the workers "
-                                  f"({e}); use fewer workers") from None
+                raise LaunchError(
+                    f"train.workers: could not find {n} free loopback ports for the workers "
+                    f"({e}); use fewer workers"
+                ) from None
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
@@ -57,8 +59,14 @@ def _die_with_parent():  # runs in the child between fork and exec
 
 
 class LocalLauncher:
-    def __init__(self, max_restarts: int = 0, python: str | None = None, env: dict | None = None,
-                 stream=None, restart_delay_s: float = 1.0):
+    def __init__(
+        self,
+        max_restarts: int = 0,
+        python: str | None = None,
+        env: dict | None = None,
+        stream=None,
+        restart_delay_s: float = 1.0,
+    ):
         self.max_restarts = max_restarts
         self.python = python or sys.executable
         self.env = env or {}
@@ -79,8 +87,10 @@ class LocalLauncher:
         for attempt in range(self.max_restarts + 1):
             self.attempts = attempt + 1
             if attempt:
-                self._say(f"restarting the job (attempt {attempt + 1} of {self.max_restarts + 1}); "
-                          f"training resumes from the latest checkpoint")
+                self._say(
+                    f"restarting the job (attempt {attempt + 1} of {self.max_restarts + 1}); "
+                    f"training resumes from the latest checkpoint"
+                )
                 time.sleep(self.restart_delay_s)
             failure = self._run_once(job)
             if failure is None:
@@ -90,8 +100,14 @@ class LocalLauncher:
         index, code, tail = failure
         raise LaunchError(
             f"worker {index} of job '{job.name}' failed with exit code {code}"
-            + (f" after {self.attempts} attempts (max_restarts={self.max_restarts})" if self.attempts > 1 else "")
-            + ". Its last log lines:\n" + "\n".join(f"  {line}" for line in tail))
+            + (
+                f" after {self.attempts} attempts (max_restarts={self.max_restarts})"
+                if self.attempts > 1
+                else ""
+            )
+            + ". Its last log lines:\n"
+            + "\n".join(f"  {line}" for line in tail)
+        )
 
     def _say(self, msg: str) -> None:
         print(f"[launcher] {msg}", file=self.stream, flush=True)
@@ -106,9 +122,16 @@ class LocalLauncher:
                 env = {**os.environ, **self.env, "TF_CONFIG": tf_config(ports, i)}
                 if job.gpus_per_worker == 0:
                     env.setdefault("CUDA_VISIBLE_DEVICES", "")
-                p = subprocess.Popen([self.python, *worker_args(job)], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                     preexec_fn=_die_with_parent, start_new_session=True)
+                p = subprocess.Popen(
+                    [self.python, *worker_args(job)],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    bufsize=1,
+                    preexec_fn=_die_with_parent,
+                    start_new_session=True,
+                )
                 tail = collections.deque(maxlen=TAIL_LINES)
                 t = threading.Thread(target=self._pump, args=(p, i, tail), daemon=True)
                 t.start()
@@ -164,11 +187,21 @@ class LocalLauncher:
                 p.wait()
 
 
-_NOISE = ("I0000 ", "W0000 ", "WARNING: All log messages before absl", "To enable the following instructions",
-          "oneDNN custom operations", "This TensorFlow binary is optimized")
+_NOISE = (
+    "I0000 ",
+    "W0000 ",
+    "WARNING: All log messages before absl",
+    "To enable the following instructions",
+    "oneDNN custom operations",
+    "This TensorFlow binary is optimized",
+)
 
 
 def _is_noise(line: str) -> bool:
     """TensorFlow's start-up chatter, which says nothing about this run."""
-    return (line.startswith(_NOISE) or "cpu_feature_guard" in line or "port.cc" in line
-            or "remapper failed" in line)  # a harmless grappler message for LeakyReLU graphs
+    return (
+        line.startswith(_NOISE)
+        or "cpu_feature_guard" in line
+        or "port.cc" in line
+        or "remapper failed" in line
+    )  # a harmless grappler message for LeakyReLU graphs

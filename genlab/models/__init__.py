@@ -13,18 +13,22 @@ from genlab.errors import ConfigError
 # family name -> module under genlab.models
 FAMILIES = {
     "dcgan": "gan",
-    "cgan": "gan", "wgan_gp": "gan",
+    "cgan": "gan",
+    "wgan_gp": "gan",
     "vae": "vae",
-    "char_lstm": "text", "transformer": "text",
+    "char_lstm": "text",
+    "transformer": "text",
     "pixelcnn": "pixelcnn",
-    "style_transfer": "style", "deepdream": "style",
+    "style_transfer": "style",
+    "deepdream": "style",
 }
 
 
 def family_module(family: str, where: str = "config"):
     if family not in FAMILIES:
         raise ConfigError(
-            f"{where}: model.family: unknown family {family!r}; expected one of: {', '.join(sorted(FAMILIES))}")
+            f"{where}: model.family: unknown family {family!r}; expected one of: {', '.join(sorted(FAMILIES))}"
+        )
     return importlib.import_module(f"genlab.models.{FAMILIES[family]}")
 
 

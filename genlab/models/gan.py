@@ -42,7 +42,9 @@ class DCGANConfig:
     dropout: float = 0.2  # before the discriminator's classifier
     label_noise: float = 0.05  # uniform noise added to the discriminator's targets
     beta_1: float = 0.5  # Adam, as in Radford et al.
-    batchnorm: bool = True  # BatchNorm + ReLU in the generator (Radford et al.); false: Chollet's LeakyReLU only
+    batchnorm: bool = (
+        True  # BatchNorm + ReLU in the generator (Radford et al.); false: Chollet's LeakyReLU only
+    )
 
     def __post_init__(self):
         from genlab.config import _check_min

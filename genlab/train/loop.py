@@ -67,7 +67,8 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     checkpoint = tf.train.Checkpoint(
         step=step,
         **{f"net_{k}": v for k, v in model.networks.items()},
-        **{f"opt_{k}": v for k, v in model.optimizers.items()})
+        **{f"opt_{k}": v for k, v in model.optimizers.items()},
+    )
 
     chief_dir = io.join(model_uri, "checkpoints")
     own_dir = chief_dir if role.is_chief else tempfile.mkdtemp(prefix=f"genlab-ckpt-w{role.index}-")
@@ -82,8 +83,14 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     global_batch = exp.train.batch_size
 
     def input_fn(ctx):
-        return data.train_input(data_uri, manifest, global_batch=global_batch, seed=exp.train.seed,
-                                input_context=ctx, skip_batches=resumed_from)
+        return data.train_input(
+            data_uri,
+            manifest,
+            global_batch=global_batch,
+            seed=exp.train.seed,
+            input_context=ctx,
+            skip_batches=resumed_from,
+        )
 
     iterator = iter(strategy.distribute_datasets_from_function(input_fn))
 
@@ -96,8 +103,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     def distributed_step(it):
         per_replica = strategy.run(replica_step, args=(next(it),))
         step.assign_add(1)
-        return {k: strategy.reduce("SUM", v, axis=None)
-                for k, v in per_replica.items()}
+        return {k: strategy.reduce("SUM", v, axis=None) for k, v in per_replica.items()}
 
     writer = tf.summary.create_file_writer(io.join(model_uri, "tensorboard")) if role.is_chief else None
     history = _load_history(model_uri) if role.is_chief and resumed_from else []
@@ -105,8 +111,10 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     rates: list[float] = []
     last_good = resumed_from
     t_log, s_log = time.time(), resumed_from
-    log(f"training {exp.model.family} for {steps} steps (global batch {global_batch}, "
-        f"{role.num_workers} worker{'s' if role.num_workers > 1 else ''}, strategy {type(strategy).__name__})")
+    log(
+        f"training {exp.model.family} for {steps} steps (global batch {global_batch}, "
+        f"{role.num_workers} worker{'s' if role.num_workers > 1 else ''}, strategy {type(strategy).__name__})"
+    )
 
     losses = {}
     while int(step.numpy()) < steps:
@@ -114,16 +122,21 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         s = int(step.numpy())
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
-            raise TrainingError(f"step {s}: loss {bad[0]} is {losses[bad[0]]}; training stopped. "
-                                f"{_kept(last_good, chief_dir)}; lower train.learning_rate and re-run")
+            raise TrainingError(
+                f"step {s}: loss {bad[0]} is {losses[bad[0]]}; training stopped. "
+                f"{_kept(last_good, chief_dir)}; lower train.learning_rate and re-run"
+            )
         if s % exp.train.log_every == 0 or s == steps:
             now = time.time()
             rate = (s - s_log) * global_batch / max(now - t_log, 1e-9)
             if s - s_log == exp.train.log_every and s_log != resumed_from:
                 rates.append(rate)  # skip the interval that holds tracing/warm-up
             t_log, s_log = now, s
-            log(f"step {s}/{steps} " + " ".join(f"{k}={v:.4f}" for k, v in losses.items())
-                + f" examples/s={rate:.0f}")
+            log(
+                f"step {s}/{steps} "
+                + " ".join(f"{k}={v:.4f}" for k, v in losses.items())
+                + f" examples/s={rate:.0f}"
+            )
             history.append({"step": s, **losses, "examples_per_sec": rate})
             if writer:
                 with writer.as_default(step=s):
@@ -133,9 +146,11 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         if s % exp.train.checkpoint_every == 0 or s == steps:
             broken = _nonfinite_weight(model)  # a finite loss can hide an overflowed update: never save it
             if broken:
-                raise TrainingError(f"step {s}: weight {broken} is NaN or Inf; training stopped before "
-                                    f"checkpointing it. {_kept(last_good, chief_dir)}; lower "
-                                    f"train.learning_rate and re-run")
+                raise TrainingError(
+                    f"step {s}: weight {broken} is NaN or Inf; training stopped before "
+                    f"checkpointing it. {_kept(last_good, chief_dir)}; lower "
+                    f"train.learning_rate and re-run"
+                )
             manager.save(checkpoint_number=s)  # every worker saves (collective); only the chief's is kept
             last_good = s
             if role.is_chief:
@@ -147,10 +162,15 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         shutil.rmtree(own_dir, ignore_errors=True)
     if writer:
         writer.close()
-    result = TrainResult(steps=int(step.numpy()), resumed_from=resumed_from, final_losses=losses,
-                         examples_per_sec=float(np.median(rates)) if rates else 0.0,
-                         seconds=time.time() - t_start, workers=role.num_workers,
-                         weights_sha256=weights_fingerprint(model))
+    result = TrainResult(
+        steps=int(step.numpy()),
+        resumed_from=resumed_from,
+        final_losses=losses,
+        examples_per_sec=float(np.median(rates)) if rates else 0.0,
+        seconds=time.time() - t_start,
+        workers=role.num_workers,
+        weights_sha256=weights_fingerprint(model),
+    )
     log(f"done: {json.dumps(asdict(result))}")
     return result
 
@@ -198,13 +218,16 @@ def _save_model(model, exp, manifest, model_uri: str, steps: int, history: list)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     io.write_json(io.join(model_uri, "history.json"), history)
-    io.write_json(marker, {
-        "family": exp.model.family,
-        "experiment": exp.to_dict(),
-        "steps": steps,
-        "dataset_checksum": manifest.checksum,
-        "networks": sorted(model.networks),
-    })
+    io.write_json(
+        marker,
+        {
+            "family": exp.model.family,
+            "experiment": exp.to_dict(),
+            "steps": steps,
+            "dataset_checksum": manifest.checksum,
+            "networks": sorted(model.networks),
+        },
+    )
 
 
 def load_model(model_uri: str, data_uri: str | None = None):

@@ -19,8 +19,9 @@ class Role:
 
     @property
     def is_chief(self) -> bool:
-        return self.task_type == "chief" or (self.task_type == "worker" and self.index == 0
-                                             and not self._has_chief)
+        return self.task_type == "chief" or (
+            self.task_type == "worker" and self.index == 0 and not self._has_chief
+        )
 
     _has_chief: bool = False
 
@@ -34,7 +35,9 @@ def read_tf_config() -> dict | None:
         cluster, task = cfg["cluster"], cfg["task"]
         task["type"], int(task["index"])
     except (ValueError, KeyError, TypeError) as e:
-        raise LaunchError(f"TF_CONFIG: expected {{'cluster': {{...}}, 'task': {{'type', 'index'}}}}: {e}") from None
+        raise LaunchError(
+            f"TF_CONFIG: expected {{'cluster': {{...}}, 'task': {{'type', 'index'}}}}: {e}"
+        ) from None
     if not cluster.get("worker") and not cluster.get("chief"):
         raise LaunchError("TF_CONFIG: cluster has no 'worker' or 'chief' addresses")
     return cfg

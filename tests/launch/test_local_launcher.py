@@ -84,7 +84,9 @@ def test_a_failing_worker_stops_the_others_and_is_reported(fake, tmp_path):
 
 def test_restarts_then_gives_up_past_the_backoff_limit(fake, tmp_path):
     env = {"FAKE_DIR": str(tmp_path), "FAKE_FAIL_INDEX": "0"}
-    launcher = LocalLauncher(python=str(fake), env=env, stream=io.StringIO(), max_restarts=2, restart_delay_s=0)
+    launcher = LocalLauncher(
+        python=str(fake), env=env, stream=io.StringIO(), max_restarts=2, restart_delay_s=0
+    )
     with pytest.raises(LaunchError, match=r"after 3 attempts \(max_restarts=2\)"):
         launcher.run(job(2))
     assert launcher.attempts == 3
@@ -92,7 +94,9 @@ def test_restarts_then_gives_up_past_the_backoff_limit(fake, tmp_path):
 
 def test_user_errors_are_not_restarted(fake, tmp_path):
     env = {"FAKE_DIR": str(tmp_path), "FAKE_FAIL_INDEX": "0", "FAKE_FAIL_CODE": "2"}
-    launcher = LocalLauncher(python=str(fake), env=env, stream=io.StringIO(), max_restarts=3, restart_delay_s=0)
+    launcher = LocalLauncher(
+        python=str(fake), env=env, stream=io.StringIO(), max_restarts=3, restart_delay_s=0
+    )
     with pytest.raises(LaunchError, match="exit code 2"):
         launcher.run(job(1))
     assert launcher.attempts == 1

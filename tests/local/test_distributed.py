@@ -15,11 +15,20 @@ pytestmark = pytest.mark.slow
 
 
 def tiny_exp(workers: int):
-    return config.experiment_from_dict({
-        "name": "dist", "model": {"family": "dcgan", "latent_dim": 16, "width": 8, "dropout": 0.0},
-        "train": {"steps": 12, "batch_size": 32, "workers": workers, "log_every": 2, "checkpoint_every": 6,
-                  "learning_rate": 0.001},
-    })
+    return config.experiment_from_dict(
+        {
+            "name": "dist",
+            "model": {"family": "dcgan", "latent_dim": 16, "width": 8, "dropout": 0.0},
+            "train": {
+                "steps": 12,
+                "batch_size": 32,
+                "workers": workers,
+                "log_every": 2,
+                "checkpoint_every": 6,
+                "learning_rate": 0.001,
+            },
+        }
+    )
 
 
 def train(tiny_fashion, model_dir, workers):

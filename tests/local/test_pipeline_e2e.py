@@ -34,12 +34,15 @@ def test_tiny_preset_end_to_end_with_two_workers(tmp_path):
         assert os.path.isdir(os.path.join(run_dir, step))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "nope"], "unknown preset 'nope'"),
-    (["run", "dcgan_tiny", "--set", "train.stepz=3"], "unknown key 'train.stepz'"),
-    (["run", "dcgan_tiny", "--set", "train.steps=abc"], "train.steps: expected an integer"),
-    (["run", "dcgan_tiny", "--set", "data.source=/nowhere"], "data.source: folder /nowhere not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "nope"], "unknown preset 'nope'"),
+        (["run", "dcgan_tiny", "--set", "train.stepz=3"], "unknown key 'train.stepz'"),
+        (["run", "dcgan_tiny", "--set", "train.steps=abc"], "train.steps: expected an integer"),
+        (["run", "dcgan_tiny", "--set", "data.source=/nowhere"], "data.source: folder /nowhere not found"),
+    ],
+)
 def test_bad_input_fails_with_one_line_and_no_traceback(tmp_path, args, message):
     result = genlab(*args, "--runs", str(tmp_path))
     assert result.returncode != 0

@@ -12,8 +12,10 @@ STEPS = ["prepare-data", "train-model", "evaluate-model", "generate-samples"]
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     out = tmp_path_factory.mktemp("compiled")
-    return {name: yaml.safe_load_all(compile_pipeline(config.load(name), out / f"{name}.yaml").read_text())
-            for name in config.preset_names()}
+    return {
+        name: yaml.safe_load_all(compile_pipeline(config.load(name), out / f"{name}.yaml").read_text())
+        for name in config.preset_names()
+    }
 
 
 @pytest.mark.parametrize("name", config.preset_names())
@@ -29,7 +31,10 @@ def test_preset_compiles(compiled, name):
     assert params["workers"]["defaultValue"] == exp.train.workers
     assert params["launcher"]["defaultValue"] == "auto"
     # the dashboard gets the report as the pipeline's output
-    assert spec["root"]["outputDefinitions"]["artifacts"]["Output"]["artifactType"]["schemaTitle"] == "system.HTML"
+    assert (
+        spec["root"]["outputDefinitions"]["artifacts"]["Output"]["artifactType"]["schemaTitle"]
+        == "system.HTML"
+    )
     # kfp-kubernetes settings travel in the platform spec
     platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert set(platform) == {f"exec-{s}" for s in STEPS}

@@ -33,24 +33,35 @@ def test_unknown_key_names_the_dotted_key():
         exp_from({"trian": {}})
 
 
-@pytest.mark.parametrize("section, key, value, expected", [
-    ("train", "steps", "abc", "expected an integer, got str"),
-    ("train", "steps", 1.5, "expected an integer, got float"),
-    ("train", "mixed_precision", "yes", "expected true or false"),
-    ("train", "learning_rate", "fast", "expected a number"),
-    ("data", "dataset", 3, "expected a string"),
-    ("generate", "temperatures", 0.5, "expected a list"),
-])
+@pytest.mark.parametrize(
+    "section, key, value, expected",
+    [
+        ("train", "steps", "abc", "expected an integer, got str"),
+        ("train", "steps", 1.5, "expected an integer, got float"),
+        ("train", "mixed_precision", "yes", "expected true or false"),
+        ("train", "learning_rate", "fast", "expected a number"),
+        ("data", "dataset", 3, "expected a string"),
+        ("generate", "temperatures", 0.5, "expected a list"),
+    ],
+)
 def test_wrong_type_names_key_and_expectation(section, key, value, expected):
     with pytest.raises(ConfigError, match=rf"{section}\.{key}: {expected}"):
         exp_from({section: {key: value}})
 
 
-@pytest.mark.parametrize("section, key, value", [
-    ("train", "batch_size", 0), ("train", "workers", 0), ("train", "steps", -1),
-    ("data", "image_size", 0), ("data", "shards", -2), ("model", "latent_dim", 0),
-    ("train", "learning_rate", -0.1), ("train", "epochs", 0),
-])
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("train", "batch_size", 0),
+        ("train", "workers", 0),
+        ("train", "steps", -1),
+        ("data", "image_size", 0),
+        ("data", "shards", -2),
+        ("model", "latent_dim", 0),
+        ("train", "learning_rate", -0.1),
+        ("train", "epochs", 0),
+    ],
+)
 def test_zero_or_negative_sizes_fail(section, key, value):
     body = {section: {key: value}} if section != "model" else {"model": {"family": "dcgan", key: value}}
     with pytest.raises(ConfigError, match=rf"{section}\.{key}"):

@@ -10,7 +10,8 @@ from genlab.errors import DataError
 
 def exp_for(folder, **data_cfg):
     return config.experiment_from_dict(
-        {"name": "t", "model": {"family": "dcgan"}, "data": {"source": str(folder), "shards": 3, **data_cfg}})
+        {"name": "t", "model": {"family": "dcgan"}, "data": {"source": str(folder), "shards": 3, **data_cfg}}
+    )
 
 
 def test_prepare_writes_shards_and_manifest(idx_folder, tmp_path):
@@ -81,8 +82,9 @@ def test_two_workers_split_exactly_the_global_batch(idx_folder, tmp_path):
     manifest = data.prepare(exp_for(idx_folder), out)
 
     def batches(n_workers, index, k=5):
-        ctx = tf.distribute.InputContext(num_input_pipelines=n_workers, input_pipeline_id=index,
-                                         num_replicas_in_sync=n_workers)
+        ctx = tf.distribute.InputContext(
+            num_input_pipelines=n_workers, input_pipeline_id=index, num_replicas_in_sync=n_workers
+        )
         ds = data.train_input(out, manifest, global_batch=16, seed=3, input_context=ctx)
         return [b["image"].numpy() for b in ds.take(k)]
 

@@ -11,8 +11,9 @@ SPEC = DataSpec(shape=(28, 28, 1), num_classes=10, class_names=tuple("abcdefghij
 
 
 def build(family, spec=SPEC, **model):
-    exp = config.experiment_from_dict({"name": "t", "model": {"family": family, **model},
-                                       "train": {"learning_rate": 1e-3}})
+    exp = config.experiment_from_dict(
+        {"name": "t", "model": {"family": family, **model}, "train": {"learning_rate": 1e-3}}
+    )
     return exp, models.build(exp, spec)
 
 
@@ -23,8 +24,12 @@ def test_dcgan_shapes_and_parameter_counts():
     assert d.output_shape == (None, 1)
     w = 8
     # BatchNorm replaces the biases: 4 parameters per channel (gamma, beta, moving mean and variance).
-    expected_g = (16 * 7 * 7 * 4 * w + 4 * 7 * 7 * 4 * w) + (4 * 4 * 4 * w * 2 * w + 4 * 2 * w) \
-        + (4 * 4 * 2 * w * w + 4 * w) + (5 * 5 * w * 1 + 1)
+    expected_g = (
+        (16 * 7 * 7 * 4 * w + 4 * 7 * 7 * 4 * w)
+        + (4 * 4 * 4 * w * 2 * w + 4 * 2 * w)
+        + (4 * 4 * 2 * w * w + 4 * w)
+        + (5 * 5 * w * 1 + 1)
+    )
     assert g.count_params() == expected_g
     bns = [layer for layer in g.layers if "batch_normalization" in layer.name]
     assert len(bns) == 3 and all(layer.synchronized for layer in bns)
@@ -52,7 +57,7 @@ def images(n=32, seed=0):
     rng = np.random.default_rng(seed)
     x = np.zeros((n, 28, 28, 1), np.float32)
     for i, r in enumerate(rng.integers(0, 20, n)):
-        x[i, r:r + 6, 4:24] = 1.0
+        x[i, r : r + 6, 4:24] = 1.0
     return x
 
 

@@ -11,10 +11,13 @@ from genlab.train.loop import load_model
 
 
 def exp(steps, **model):
-    return config.experiment_from_dict({
-        "name": "loop", "model": {"family": "vae", "latent_dim": 4, "width": 8, **model},
-        "train": {"steps": steps, "batch_size": 32, "log_every": 2, "checkpoint_every": 3},
-    })
+    return config.experiment_from_dict(
+        {
+            "name": "loop",
+            "model": {"family": "vae", "latent_dim": 4, "width": 8, **model},
+            "train": {"steps": steps, "batch_size": 32, "log_every": 2, "checkpoint_every": 3},
+        }
+    )
 
 
 @pytest.mark.slow
