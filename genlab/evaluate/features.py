@@ -82,6 +82,9 @@ def get_extractor(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".weights.h5", dir=path.parent)
     os.close(fd)
-    classifier.save_weights(tmp)
-    os.replace(tmp, path)
+    try:
+        classifier.save_weights(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # gone after the rename; removed if saving failed
     return FeatureExtractor(classifier)
