@@ -4,7 +4,7 @@ memory of data preparation as the dataset grows (it streams, so memory should st
 Delivery: iterate the training stream alone (no model) for N batches after the first (which holds the
 shuffle buffer's fill), median of repeats. Consumption: genlab's training examples/s for the same batch
 (from the throughput benchmark when it ran, else measured here). Memory: ``genlab.data.prepare`` in a
-fresh process per size, reporting its own peak resident set (``getrusage(RUSAGE_SELF).ru_maxrss``).
+fresh process per size, reporting its own peak resident set (``VmHWM``), after imports and after preparing.
 """
 
 from __future__ import annotations
@@ -50,23 +50,35 @@ def prepare_peak_mb(max_train: int, workdir: Path) -> dict:
     return last_json_line(stdout, "PEAK ")
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set in MB. Linux: ``VmHWM`` (reset by exec; ``ru_maxrss`` is not, so a
+    child forked from a big parent would report the parent's size); elsewhere ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
 def _prepare_peak_main(max_train: int, out: str) -> None:
     from genlab import data
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_mb()
     exp = with_changes(experiment(PRESET), data={"max_train": max_train, "max_test": 1000})
     t0 = time.perf_counter()
     manifest = data.prepare(exp, out + "/dataset")
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    peak = peak_rss_mb()
     print(
         "PEAK "
         + json.dumps(
             {
                 "max_train": max_train,
                 "examples": manifest.count("train"),
-                "peak_rss_mb": peak / 1024,
-                "before_prepare_mb": before / 1024,
+                "peak_rss_mb": peak,
+                "before_prepare_mb": before,
                 "seconds": seconds,
             }
         ),

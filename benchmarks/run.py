@@ -87,11 +87,13 @@ def run_suite(scale: str, only: list[str], out: Path, keep_workdir: bool = False
             t0 = time.perf_counter()
             try:
                 entry = {"result": _section(name, scale, workdir, sections)}
-            except Exception as e:  # record the failure and go on: the other numbers still count
-                traceback.print_exc()
+            except (Exception, SystemExit) as e:  # record it and go on: the other numbers still count
+                traceback.print_exc()  # (genlab.steps turns a user error into SystemExit(2))
                 entry = {"error": f"{type(e).__name__}: {e}"[:1000]}
             entry.update(scale=scale, seconds=time.perf_counter() - t0, date=time.strftime("%Y-%m-%d %H:%M"))
             sections[name] = entry
+            # written after every section, so an interrupted suite keeps what it measured
+            report.write_all({"machine": report.machine_info(), "scale": scale, "sections": sections}, out)
             print(
                 f"== {name}: {entry['seconds']:.0f}s"
                 + (f" ERROR {entry['error']}" if "error" in entry else ""),
