@@ -23,6 +23,9 @@ FAMILIES = {
     "deepdream": "style",
 }
 
+# Families checked under train.mixed_precision (bfloat16): their output layers stay float32.
+MIXED_PRECISION = {"dcgan", "cgan", "wgan_gp", "vae", "style_transfer", "deepdream"}
+
 
 def family_module(family: str, where: str = "config"):
     if family not in FAMILIES:
@@ -38,4 +41,9 @@ def family_config(family: str, where: str = "config") -> type:
 
 def build(exp, spec):
     """The GenerativeModel for an experiment and a dataset spec (networks built, not trained)."""
+    if exp.train.mixed_precision and exp.model.family not in MIXED_PRECISION:
+        raise ConfigError(
+            f"train.mixed_precision: not supported for model.family {exp.model.family!r} "
+            f"(supported: {', '.join(sorted(MIXED_PRECISION))}); set it to false"
+        )
     return family_module(exp.model.family).build(exp.model, spec, exp.train)

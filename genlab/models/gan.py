@@ -111,7 +111,7 @@ def build_generator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model:
     x = generator_block(x, cfg)
     x = layers.Conv2DTranspose(cfg.width, 4, strides=2, padding="same", use_bias=bias)(x)  # (4s, 4s, w)
     x = generator_block(x, cfg)
-    x = layers.Conv2D(c, 5, padding="same", activation="sigmoid")(x)  # (h, w, c) in [0, 1]
+    x = layers.Conv2D(c, 5, padding="same", activation="sigmoid", dtype="float32")(x)  # (h, w, c) in [0, 1]
     return keras.Model(z, x, name="generator")
 
 
@@ -125,7 +125,7 @@ def build_discriminator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(cfg.dropout)(x)
-    logit = layers.Dense(1)(x)  # (1,) a logit: the loss applies the sigmoid stably
+    logit = layers.Dense(1, dtype="float32")(x)  # (1,) a logit (float32 under mixed precision)
     return keras.Model(image, logit, name="discriminator")
 
 
@@ -361,7 +361,7 @@ def build_critic(cfg: WGANGPConfig, shape: tuple[int, ...]) -> keras.Model:
     x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/8, w/8, 4w)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
-    score = layers.Dense(1)(x)  # (1,) an unbounded score
+    score = layers.Dense(1, dtype="float32")(x)  # (1,) an unbounded score (float32 under mixed precision)
     return keras.Model(image, score, name="critic")
 
 

@@ -78,8 +78,8 @@ def build_encoder(cfg: VAEConfig, shape: tuple[int, ...]) -> keras.Model:
     else:
         x = layers.Flatten()(image)  # (h*w*c,)
         x = layers.Dense(cfg.hidden, activation="tanh")(x)  # (hidden,)
-    mean = layers.Dense(cfg.latent_dim, name="mean")(x)  # (d,)
-    log_var = layers.Dense(cfg.latent_dim, name="log_var")(x)  # (d,)
+    mean = layers.Dense(cfg.latent_dim, name="mean", dtype="float32")(x)  # (d,)
+    log_var = layers.Dense(cfg.latent_dim, name="log_var", dtype="float32")(x)  # (d,)
     outputs = [mean, log_var]
     if cfg.flow_steps:
         outputs.append(layers.Dense(cfg.context_dim, name="context")(x))  # (context_dim,) h
@@ -98,11 +98,11 @@ def build_decoder(cfg: VAEConfig, shape: tuple[int, ...]) -> keras.Model:
             x
         )  # (h/2, w/2, 2w)
         x = layers.Conv2DTranspose(cfg.width, 3, strides=2, padding="same", activation="relu")(x)  # (h, w, w)
-        logits = layers.Conv2D(c, 3, padding="same", name="logits")(x)  # (h, w, c)
+        logits = layers.Conv2D(c, 3, padding="same", name="logits", dtype="float32")(x)  # (h, w, c)
     else:
         x = layers.Dense(cfg.hidden, activation="tanh")(z)  # (hidden,)
-        x = layers.Dense(h * w * c)(x)  # (h*w*c,)
-        logits = layers.Reshape((h, w, c), name="logits")(x)  # (h, w, c)
+        x = layers.Dense(h * w * c, dtype="float32")(x)  # (h*w*c,) float32 under mixed precision
+        logits = layers.Reshape((h, w, c), name="logits", dtype="float32")(x)  # (h, w, c)
     return keras.Model(z, logits, name="decoder")
 
 
@@ -216,6 +216,11 @@ class VAE(GenerativeModel):
 
     def __init__(self, cfg: VAEConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
+        if train_cfg.mixed_precision and cfg.flow_steps:  # checked before any layer is built
+            raise ConfigError(
+                "train.mixed_precision: not supported with model.flow_steps > 0 "
+                "(the flow's log-determinant is kept in float32); set it to false"
+            )
         if cfg.encoder == "conv" and (spec.shape[0] % 4 or spec.shape[1] % 4):
             raise ConfigError(f"data.image_size: the conv VAE needs a multiple of 4, got {spec.shape[0]}")
         self.networks = {"encoder": build_encoder(cfg, spec.shape), "decoder": build_decoder(cfg, spec.shape)}

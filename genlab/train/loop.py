@@ -53,8 +53,8 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     """Train ``exp`` on the prepared dataset at ``data_uri``; the chief writes to ``model_uri``."""
     t_start = time.time()
     role = role_from_env()
-    if exp.train.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    # bfloat16 needs no loss scaling; set either way so one process can train both kinds of run.
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if exp.train.mixed_precision else "float32")
     strategy = make_strategy(role)
     manifest = data.load_manifest(data_uri)
     spec = data.data_spec(manifest, exp)
