@@ -25,11 +25,18 @@ def loss_curves_png(history: list[dict]) -> bytes | None:
         return None
     keys = [k for k in history[0] if k not in ("step", "examples_per_sec")]
     steps = [h["step"] for h in history]
+    return curves_png({k: (steps, [h.get(k) for h in history]) for k in keys}, "step", "loss")
+
+
+def curves_png(series: dict[str, tuple[list, list]], xlabel: str, ylabel: str, log_y: bool = False) -> bytes:
+    """One line per name -> (x values, y values), as PNG bytes."""
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    for k in keys:
-        ax.plot(steps, [h.get(k) for h in history], label=k)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    for name, (xs, ys) in series.items():
+        ax.plot(xs, ys, label=name)
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

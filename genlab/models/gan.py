@@ -134,7 +134,21 @@ def bce(targets, logits):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits), axis=-1)
 
 
-class DCGAN(GenerativeModel):
+class UnconditionalGAN(GenerativeModel):
+    """Sampling shared by the GANs whose generator maps z ~ N(0, I) straight to an image."""
+
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    def decode(self, z) -> np.ndarray:
+        return np.asarray(self.networks["generator"](np.asarray(z, np.float32), training=False))
+
+    def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
+        z = np.random.default_rng(seed).standard_normal((n, self.cfg.latent_dim)).astype(np.float32)
+        return self.decode(z)
+
+
+class DCGAN(UnconditionalGAN):
     family = "dcgan"
 
     def __init__(self, cfg: DCGANConfig, spec: DataSpec, train_cfg):
@@ -177,16 +191,6 @@ class DCGAN(GenerativeModel):
         grads = tape.gradient(g_loss, gen.trainable_variables)
         self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
         return {"d_loss": d_loss, "g_loss": g_loss}
-
-    def latent_dim(self) -> int:
-        return self.cfg.latent_dim
-
-    def decode(self, z) -> np.ndarray:
-        return np.asarray(self.networks["generator"](np.asarray(z, np.float32), training=False))
-
-    def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
-        z = np.random.default_rng(seed).standard_normal((n, self.cfg.latent_dim)).astype(np.float32)
-        return self.decode(z)
 
 
 # --- conditional GAN (Mirza & Osindero 2014) ---------------------------------------------------
@@ -380,7 +384,7 @@ def gradient_penalty(critic, real, fake, eps, weight: float):
     return weight * tf.square(norm - 1.0)
 
 
-class WGANGP(GenerativeModel):
+class WGANGP(UnconditionalGAN):
     """WGAN with gradient penalty.
 
     The paper draws a fresh real batch for each of the ``critic_steps`` critic updates, but
@@ -449,16 +453,6 @@ class WGANGP(GenerativeModel):
         self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
         mean = tf.math.reduce_mean
         return {"d_loss": mean(d_losses), "g_loss": g_loss, "gp": mean(gps), "wasserstein": mean(distances)}
-
-    def latent_dim(self) -> int:
-        return self.cfg.latent_dim
-
-    def decode(self, z) -> np.ndarray:
-        return np.asarray(self.networks["generator"](np.asarray(z, np.float32), training=False))
-
-    def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
-        z = np.random.default_rng(seed).standard_normal((n, self.cfg.latent_dim)).astype(np.float32)
-        return self.decode(z)
 
 
 def build(cfg, spec: DataSpec, train_cfg) -> GenerativeModel:

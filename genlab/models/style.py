@@ -289,28 +289,6 @@ def side_by_side(images: list[np.ndarray], scale: int = 4) -> bytes:
     return to_png(grid(np.stack(images), 1, len(images)), scale=scale)
 
 
-def _curve_png(series: dict[str, list[float]], xlabel: str, ylabel: str, log_y: bool = False) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    for name, values in series.items():
-        ax.plot(range(len(values)), values, label=name)
-    if log_y:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def _table(header: list[str], rows: list[list]) -> str:
     cells = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
@@ -562,7 +540,12 @@ class StyleTransfer(FeatureModel):
         progress = side_by_side([content] + [img for _, img in result.snapshots])
         io.write_bytes(io.join(out_dir, "style_transfer_progress.png"), progress)
         keys = ("content_loss", "style_loss", "tv_loss", "total_loss")
-        curve = _curve_png({k: [h[k] for h in result.history] for k in keys}, "iteration", "loss", log_y=True)
+        curve = report.curves_png(
+            {k: (range(len(result.history)), [h[k] for h in result.history]) for k in keys},
+            "iteration",
+            "loss",
+            log_y=True,
+        )
         io.write_bytes(io.join(out_dir, "style_transfer_losses.png"), curve)
         n = len(result.history) - 1
         marks = sorted({0, n // 4, n // 2, 3 * n // 4, n})
@@ -726,7 +709,9 @@ class DeepDream(FeatureModel):
         picture = to_png(grid(tiles, len(inputs), len(cols)), scale=4)
         io.write_bytes(io.join(out_dir, "deepdream.png"), picture)
         flat = [v for values in result.objectives for v in values]
-        curve = _curve_png({"objective": flat}, "gradient-ascent step (all octaves)", "objective")
+        curve = report.curves_png(
+            {"objective": (range(len(flat)), flat)}, "gradient-ascent step (all octaves)", "objective"
+        )
         io.write_bytes(io.join(out_dir, "deepdream_objective.png"), curve)
         shapes = [o.shape[1:3] for o in result.octaves]
         table = _table(

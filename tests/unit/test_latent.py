@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from genlab import config, data
+from genlab.data.sources import FASHION_MNIST
 from genlab.generate.latent import (
     attribute_sections,
     attribute_vector,
@@ -21,18 +22,7 @@ from genlab.generate.latent import (
 from genlab.models import build
 from genlab.models.base import DataSpec, GenerativeModel
 
-NAMES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
+NAMES = FASHION_MNIST.class_names
 
 
 def test_class_means_and_vector():
