@@ -36,7 +36,7 @@ def cmd_presets(args) -> None:
             continue
         data = yaml.safe_load(config.preset_path(name).read_text()) or {}
         family = (data.get("model") or {}).get("family", "?")
-        print(f"{name:32s} {family:12s} {data.get('description', '')}")
+        print(f"{name:32s} {family:15s} {data.get('description', '')}")
 
 
 def _run_overrides(args) -> dict:
