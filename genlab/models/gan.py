@@ -129,6 +129,13 @@ def build_discriminator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model
     return keras.Model(image, logit, name="discriminator")
 
 
+def adam_pair(learning_rate: float, beta_1: float) -> dict:
+    """One Adam per network, as in Radford et al. (beta_1 = 0.5)."""
+    return {
+        name: keras.optimizers.Adam(learning_rate, beta_1=beta_1) for name in ("generator", "discriminator")
+    }
+
+
 def bce(targets, logits):
     """Per-example binary cross-entropy on logits."""
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits), axis=-1)
@@ -161,11 +168,7 @@ class DCGAN(UnconditionalGAN):
             "generator": build_generator(cfg, spec.shape),
             "discriminator": build_discriminator(cfg, spec.shape),
         }
-        lr = train_cfg.learning_rate
-        self.optimizers = {
-            "generator": keras.optimizers.Adam(lr, beta_1=cfg.beta_1),
-            "discriminator": keras.optimizers.Adam(lr, beta_1=cfg.beta_1),
-        }
+        self.optimizers = adam_pair(train_cfg.learning_rate, cfg.beta_1)
 
     def train_step(self, batch: dict, ctx: StepContext) -> dict:
         gen, disc = self.networks["generator"], self.networks["discriminator"]
@@ -252,11 +255,7 @@ class ConditionalGAN(GenerativeModel):
             "generator": build_conditional_generator(cfg, spec.shape, k),
             "discriminator": build_conditional_discriminator(cfg, spec.shape, k),
         }
-        lr = train_cfg.learning_rate
-        self.optimizers = {
-            "generator": keras.optimizers.Adam(lr, beta_1=cfg.beta_1),
-            "discriminator": keras.optimizers.Adam(lr, beta_1=cfg.beta_1),
-        }
+        self.optimizers = adam_pair(train_cfg.learning_rate, cfg.beta_1)
 
     def train_step(self, batch: dict, ctx: StepContext) -> dict:
         gen, disc = self.networks["generator"], self.networks["discriminator"]
