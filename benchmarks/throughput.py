@@ -164,6 +164,8 @@ def baseline_rate(exp, data_uri: str, *, compiled: bool = True, steps: int | Non
 
 
 def measure(preset: str, scale: str, workdir: Path) -> dict:
+    from genlab import models
+
     exp = bench_experiment(preset, scale)
     data_uri = prepared(exp, workdir)
     row = {
@@ -172,9 +174,12 @@ def measure(preset: str, scale: str, workdir: Path) -> dict:
         "batch": exp.train.batch_size,
         "steps_timed": exp.train.steps - exp.train.log_every,
     }
-    pairs = []  # alternate genlab and baseline, so a busy spell of the machine hits both
+    mixed = exp.model.family in models.MIXED_PRECISION
+    pairs, bf16 = [], []  # alternate genlab and baseline, so a busy spell of the machine hits both
     for _ in range(REPEATS[scale]):
         pairs.append((genlab_rate_and_cpu(exp, data_uri, workdir), baseline_rate(exp, data_uri)))
+        if mixed:  # genlab's one CPU-side speed option: bfloat16 compute (opt-in: it changes numerics)
+            bf16.append(genlab_rate(with_changes(exp, train={"mixed_precision": True}), data_uri, workdir))
     row["repeats"] = len(pairs)
     row["genlab_examples_per_s"] = statistics.median(g for (g, _), _ in pairs)
     row["baseline_examples_per_s"] = statistics.median(b["examples_per_s"] for _, b in pairs)
@@ -184,6 +189,11 @@ def measure(preset: str, scale: str, workdir: Path) -> dict:
     row["genlab_cpu_ms_per_example"] = statistics.median(c for (_, c), _ in pairs)
     row["baseline_cpu_ms_per_example"] = statistics.median(b["cpu_ms_per_example"] for _, b in pairs)
     row["speedup_cpu_time"] = row["baseline_cpu_ms_per_example"] / max(row["genlab_cpu_ms_per_example"], 1e-9)
+    if bf16:
+        row["genlab_bf16_examples_per_s"] = statistics.median(bf16)
+        row["speedup_bf16"] = statistics.median(
+            m / b["examples_per_s"] for m, (_, b) in zip(bf16, pairs, strict=True)
+        )
     if scale == "full":
         eager_steps = max(2 * exp.train.log_every, exp.train.steps // 3)
         row["eager_examples_per_s"] = baseline_rate(exp, data_uri, compiled=False, steps=eager_steps)[

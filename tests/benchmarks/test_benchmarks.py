@@ -22,7 +22,7 @@ def test_throughput_tiny(tmp_path):
     assert r["skipped"] == []
     (row,) = r["families"]
     assert row["preset"] == "dcgan_tiny" and row["family"] == "dcgan"
-    for key in ("genlab_examples_per_s", "baseline_examples_per_s", "speedup"):
+    for key in ("genlab_examples_per_s", "baseline_examples_per_s", "speedup", "speedup_bf16"):
         assert _finite_positive(row[key]), key
     (variant,) = r["variants"]
     assert variant["xla"] is False and variant["ratio_vs_plain"] == 1.0
