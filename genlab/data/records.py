@@ -13,6 +13,7 @@ and shapes, and ``verify`` checks the checksums.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,7 @@ from genlab import __version__, io
 from genlab.errors import DataError
 
 MANIFEST = "manifest.json"
+STAGING_PREFIX = ".genlab-prepare-"  # + writer pid + random: hidden beside the output
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,9 @@ def write_dataset(
     """
     if not io.is_remote(out_uri):
         Path(out_uri).parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(
-            prefix=".genlab-prepare-", dir=None if io.is_remote(out_uri) else Path(out_uri).parent
-        )
-    )
+    parent = Path(tempfile.gettempdir() if io.is_remote(out_uri) else Path(out_uri).parent)
+    _remove_dead_staging(parent)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
     try:
         written = {split: _write_split(staging, split, chunks, shards) for split, chunks in splits.items()}
         for split, shard_list in written.items():
@@ -146,6 +146,28 @@ def write_dataset(
         return manifest
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_dead_staging(parent: Path) -> None:
+    """Delete staging folders left by a killed preparation (``SIGKILL`` runs no cleanup).
+
+    The folder's name carries its writer's pid; a folder whose writer still runs (a concurrent
+    preparation) is left alone. A recycled pid only delays the cleanup to a later run.
+    """
+    for folder in parent.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _publish(staging: Path, out_uri: str, manifest: DatasetManifest) -> None:

@@ -114,9 +114,24 @@ def test_prepare_sigkilled_for_real_then_rerun(tmp_path):
     assert not out.exists()  # half-written shards only ever lived in the hidden staging folder
     from genlab.cli import main
 
-    assert main(args) == 0  # the re-run succeeds beside the dead run's staging folder
+    assert main(args) == 0  # the re-run succeeds, and removes the dead run's staging folder
     manifest = data.verify(str(out))
     assert manifest.count("train") == 10000 and manifest.count("test") == 1000
+    assert staging_dirs(tmp_path) == []
+
+
+def test_prepare_removes_staging_of_dead_writers_only(tmp_path):
+    raw = make_idx_folder(tmp_path / "raw", n_train=100, n_test=50)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / f".genlab-prepare-{int(dead.stdout)}-abc"  # its writer has exited
+    running = tmp_path / f".genlab-prepare-{os.getpid()}-xyz"  # a concurrent writer, still alive
+    for folder in (stale, running):
+        folder.mkdir()
+        (folder / "train-00000-of-00002.tfrecord").write_bytes(b"partial")
+    data.prepare(idx_exp(raw), str(tmp_path / "data"))
+    assert staging_dirs(tmp_path) == [running]
 
 
 # --- checkpoints -------------------------------------------------------------------------------
