@@ -3,8 +3,10 @@
     python -m benchmarks.run                 # full (make bench)
     python -m benchmarks.run --quick         # minutes (make bench-quick)
     python -m benchmarks.run --only throughput,distributed
+    python -m benchmarks.run --only throughput --presets vae_iaf_fashion_mnist
 
-With ``--only``, the other sections keep their numbers from the existing ``results.json``.
+With ``--only``, the other sections keep their numbers from the existing ``results.json``; with
+``--presets``, so do the throughput rows of the other presets (at the same scale).
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ SECTIONS = (
 HERE = Path(__file__).resolve().parent
 
 
-def _section(name: str, scale: str, workdir: Path, results: dict) -> dict:
+def _section(name: str, scale: str, workdir: Path, results: dict, presets: list[str]) -> dict:
     """Run one section; its inputs may come from sections run before it."""
     if name == "throughput":
         from benchmarks import throughput
 
-        return throughput.run(scale, workdir / name)
+        new = throughput.run(scale, workdir / name, presets=presets or None)
+        previous = results.get("throughput", {})
+        if presets and previous.get("scale") == scale and "result" in previous:
+            return throughput.merge(previous["result"], new)
+        return new
     if name == "distributed":
         from benchmarks import distributed
 
@@ -75,7 +81,9 @@ def _throughput_rate(results: dict, preset: str) -> float | None:
     return None
 
 
-def run_suite(scale: str, only: list[str], out: Path, keep_workdir: bool = False) -> dict:
+def run_suite(
+    scale: str, only: list[str], out: Path, keep_workdir: bool = False, presets: list[str] | None = None
+) -> dict:
     json_path = out.with_name("results.json")
     previous = json.loads(json_path.read_text()) if only and json_path.is_file() else {}
     sections = dict(previous.get("sections", {}))
@@ -86,7 +94,7 @@ def run_suite(scale: str, only: list[str], out: Path, keep_workdir: bool = False
             print(f"== {name} ({scale})", flush=True)
             t0 = time.perf_counter()
             try:
-                entry = {"result": _section(name, scale, workdir, sections)}
+                entry = {"result": _section(name, scale, workdir, sections, presets or [])}
             except (Exception, SystemExit) as e:  # record it and go on: the other numbers still count
                 traceback.print_exc()  # (genlab.steps turns a user error into SystemExit(2))
                 entry = {"error": f"{type(e).__name__}: {e}"[:1000]}
@@ -113,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="small sizes: the whole suite in minutes")
     size.add_argument("--tiny", action="store_true", help="smallest sizes (the tests)")
     parser.add_argument("--only", default="", help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--presets", default="", help="comma-separated presets: re-measure only their throughput"
+    )
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="the Markdown report to write")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the prepared data and models")
     args = parser.parse_args(argv)
@@ -123,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     scale = "tiny" if args.tiny else "quick" if args.quick else "full"
     out = Path(args.out)
-    results = run_suite(scale, only, out, args.keep_workdir)
+    presets = [s.strip() for s in args.presets.split(",") if s.strip()]
+    if presets and only != ["throughput"]:
+        parser.error("--presets: only with --only throughput")
+    results = run_suite(scale, only, out, args.keep_workdir, presets)
     failed = [k for k, v in results["sections"].items() if "error" in v]
     print(
         f"wrote {out}, {out.with_name('results.json')}, {out.with_name('results.png')}"

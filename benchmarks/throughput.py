@@ -47,7 +47,8 @@ def presets_for_run(names: list[str] | None = None) -> dict[str, str]:
 
     have = set(config.preset_names())
     if names:
-        return {name: name for name in names if name in have}
+        label = {p: fam for fam, options in FAMILY_PRESETS.items() for p in options}
+        return {label.get(name, name): name for name in names if name in have}
     return {
         fam: next(p for p in options if p in have)
         for fam, options in FAMILY_PRESETS.items()
@@ -163,9 +164,17 @@ def baseline_rate(exp, data_uri: str, *, compiled: bool = True, steps: int | Non
     }
 
 
-def measure(preset: str, scale: str, workdir: Path) -> dict:
-    from genlab import models
+def _with_mixed_precision(exp):
+    """``exp`` with ``train.mixed_precision`` on, or None where the config rejects it (e.g. IAF flows)."""
+    from genlab.errors import ConfigError
 
+    try:
+        return with_changes(exp, train={"mixed_precision": True})
+    except ConfigError:
+        return None
+
+
+def measure(preset: str, scale: str, workdir: Path) -> dict:
     exp = bench_experiment(preset, scale)
     data_uri = prepared(exp, workdir)
     row = {
@@ -174,12 +183,12 @@ def measure(preset: str, scale: str, workdir: Path) -> dict:
         "batch": exp.train.batch_size,
         "steps_timed": exp.train.steps - exp.train.log_every,
     }
-    mixed = exp.model.family in models.MIXED_PRECISION
+    mixed = _with_mixed_precision(exp)
     pairs, bf16 = [], []  # alternate genlab and baseline, so a busy spell of the machine hits both
     for _ in range(REPEATS[scale]):
         pairs.append((genlab_rate_and_cpu(exp, data_uri, workdir), baseline_rate(exp, data_uri)))
         if mixed:  # genlab's one CPU-side speed option: bfloat16 compute (opt-in: it changes numerics)
-            bf16.append(genlab_rate(with_changes(exp, train={"mixed_precision": True}), data_uri, workdir))
+            bf16.append(genlab_rate(mixed, data_uri, workdir))
     row["repeats"] = len(pairs)
     row["genlab_examples_per_s"] = statistics.median(g for (g, _), _ in pairs)
     row["baseline_examples_per_s"] = statistics.median(b["examples_per_s"] for _, b in pairs)
@@ -228,6 +237,16 @@ def variants(preset: str, scale: str, workdir: Path) -> list[dict]:
     for r in rows:
         r["ratio_vs_plain"] = r["genlab_examples_per_s"] / base
     return rows
+
+
+def merge(previous: dict, new: dict) -> dict:
+    """``previous`` with the families ``new`` measured replaced (re-measuring some presets keeps the rest)."""
+    order = list(FAMILY_PRESETS)
+    fresh = {r["label"] for r in new["families"]} | {s["label"] for s in new["skipped"]}
+    rows = [r for r in previous["families"] if r["label"] not in fresh] + new["families"]
+    skipped = [s for s in previous["skipped"] if s["label"] not in fresh] + new["skipped"]
+    rows.sort(key=lambda r: order.index(r["label"]) if r["label"] in order else len(order))
+    return {**new, "families": rows, "skipped": skipped}
 
 
 def run(scale: str = "quick", workdir: str | Path | None = None, presets: list[str] | None = None) -> dict:

@@ -46,6 +46,8 @@ def test_distributed_tiny(tmp_path):
         assert _finite_positive(r[key]["examples_per_s"]), key
         assert set(r[key]["final_losses"]) == {"d_loss", "g_loss"}
     assert r["max_rel_loss_diff"] < 1e-3  # 1 and 2 workers see the same data and noise
+    assert r["agree"] and [x["step"] for x in r["per_step"]] == [2, 4]
+    assert _finite_positive(r["rounding_reference"]["examples_per_s"])
     assert _finite_positive(r["allreduce_s_per_step"])
     assert set(r["gradient_floats"]) == {"generator", "discriminator"}
 
@@ -140,6 +142,9 @@ def test_report_renders_every_section(tmp_path):
             "same_weights": False,
             "max_abs_loss_diff": 1e-6,
             "max_rel_loss_diff": 1e-6,
+            "max_rel_rounding_diff": 1e-7,
+            "per_step": [{"step": 2, "rel_2_vs_1_workers": 1e-6, "rel_rounding_reference": 1e-7}],
+            "agree": True,
             "method": "all-reduce",
         },
         "pixelcnn_sampling": {"not_available": "benchmarks.pixelcnn_sampling cannot be imported: x"},
@@ -166,3 +171,18 @@ def test_report_renders_every_section(tmp_path):
     assert "## 4. Pipeline overhead\n\nNot run." in text
     assert Path(tmp_path / "results.png").stat().st_size > 1000
     assert json.loads((tmp_path / "results.json").read_text())["scale"] == "tiny"
+
+
+def test_throughput_merge_replaces_only_the_remeasured_families():
+    from benchmarks import throughput
+
+    old = {
+        "families": [{"label": "dcgan", "speedup": 1.0}, {"label": "vae", "speedup": 1.1}],
+        "skipped": [{"label": "vae_iaf", "preset": "vae_iaf_fashion_mnist", "reason": "boom"}],
+        "variants": ["old"],
+    }
+    new = {"families": [{"label": "vae_iaf", "speedup": 0.9}], "skipped": [], "variants": ["new"]}
+    merged = throughput.merge(old, new)
+    assert [r["label"] for r in merged["families"]] == ["dcgan", "vae", "vae_iaf"]  # FAMILY_PRESETS order
+    assert merged["skipped"] == [] and merged["variants"] == ["new"]
+    assert throughput.presets_for_run(["vae_iaf_fashion_mnist"]) == {"vae_iaf": "vae_iaf_fashion_mnist"}
