@@ -193,7 +193,7 @@ def from_dict(cls, data, where: str = "config", prefix: str = ""):
 
 
 def experiment_from_dict(data: dict, where: str = "config") -> Experiment:
-    from genlab.models import family_config
+    from genlab.models import check, family_config
 
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
@@ -207,7 +207,7 @@ def experiment_from_dict(data: dict, where: str = "config") -> Experiment:
     for key in sections:
         if key not in exp_hints:
             raise ConfigError(f"{where}: unknown key '{key}'; expected one of: {', '.join(exp_hints)}")
-    return Experiment(
+    exp = Experiment(
         name=_convert(sections.get("name", "experiment"), str, "name", where),
         description=_convert(sections.get("description", ""), str, "description", where),
         model=from_dict(model_cls, model, where, "model"),
@@ -216,6 +216,11 @@ def experiment_from_dict(data: dict, where: str = "config") -> Experiment:
         evaluate=from_dict(EvaluateConfig, sections.get("evaluate", {}), where, "evaluate"),
         generate=from_dict(GenerateConfig, sections.get("generate", {}), where, "generate"),
     )
+    try:
+        check(exp)  # rules across sections (e.g. mixed precision vs the model family)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return exp
 
 
 # --- presets, files, overrides ---------------------------------------------------------------

@@ -39,11 +39,19 @@ def family_config(family: str, where: str = "config") -> type:
     return family_module(family, where).CONFIGS[family]
 
 
-def build(exp, spec):
-    """The GenerativeModel for an experiment and a dataset spec (networks built, not trained)."""
+def check(exp) -> None:
+    """Rules between the model and train sections; run when a config is loaded, before any work."""
     if exp.train.mixed_precision and exp.model.family not in MIXED_PRECISION:
         raise ConfigError(
             f"train.mixed_precision: not supported for model.family {exp.model.family!r} "
             f"(supported: {', '.join(sorted(MIXED_PRECISION))}); set it to false"
         )
+    family_rule = getattr(family_module(exp.model.family), "check_experiment", None)
+    if family_rule:
+        family_rule(exp)
+
+
+def build(exp, spec):
+    """The GenerativeModel for an experiment and a dataset spec (networks built, not trained)."""
+    check(exp)
     return family_module(exp.model.family).build(exp.model, spec, exp.train)

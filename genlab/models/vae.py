@@ -211,16 +211,20 @@ def kl_to_standard_normal(mean, log_var):
     return 0.5 * tf.reduce_sum(tf.exp(log_var) + mean**2 - 1.0 - log_var, axis=-1)
 
 
+def check_experiment(exp) -> None:
+    """Called by ``genlab.models.check`` when a config is loaded."""
+    if exp.train.mixed_precision and exp.model.flow_steps:
+        raise ConfigError(
+            "train.mixed_precision: not supported with model.flow_steps > 0 "
+            "(the flow's log-determinant is kept in float32); set it to false"
+        )
+
+
 class VAE(GenerativeModel):
     family = "vae"
 
     def __init__(self, cfg: VAEConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
-        if train_cfg.mixed_precision and cfg.flow_steps:  # checked before any layer is built
-            raise ConfigError(
-                "train.mixed_precision: not supported with model.flow_steps > 0 "
-                "(the flow's log-determinant is kept in float32); set it to false"
-            )
         if cfg.encoder == "conv" and (spec.shape[0] % 4 or spec.shape[1] % 4):
             raise ConfigError(f"data.image_size: the conv VAE needs a multiple of 4, got {spec.shape[0]}")
         self.networks = {"encoder": build_encoder(cfg, spec.shape), "decoder": build_decoder(cfg, spec.shape)}

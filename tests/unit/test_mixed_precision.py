@@ -53,3 +53,14 @@ def test_unsupported_configs_refuse_before_building(bfloat16_policy):
         models.build(exp({"family": "vae", "latent_dim": 4, "flow_steps": 2}), SPEC)
     with pytest.raises(ConfigError, match="train.mixed_precision: not supported for model.family 'pixelcnn'"):
         models.build(exp({"family": "pixelcnn"}), DataSpec(shape=(28, 28, 1), num_classes=10))
+
+
+def test_unsupported_configs_refuse_when_loaded():
+    from genlab import config
+
+    with pytest.raises(
+        ConfigError, match=r"vae_iaf_fashion_mnist.*: train.mixed_precision: not supported with model"
+    ):
+        config.load("vae_iaf_fashion_mnist", {"train": {"mixed_precision": True}})
+    with pytest.raises(ConfigError, match="not supported for model.family 'char_lstm'"):
+        config.load("char_lstm_fortunes", {"train": {"mixed_precision": True}})
