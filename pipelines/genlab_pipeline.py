@@ -9,6 +9,7 @@ The same function is compiled to IR YAML for a cluster and run by ``kfp.local`` 
 
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +89,12 @@ def run_local(exp, runs_dir="runs", *, workers: int = 0, steps: int = 0) -> "Loc
     )
     t0 = time.time()
     pipeline = build_pipeline(exp)
-    task = pipeline(workers=workers or exp.train.workers, steps=steps, launcher="local")
+    with warnings.catch_warnings():
+        # The CPU/memory requests and display names are for a cluster; kfp.local warns per task.
+        warnings.filterwarnings(
+            "ignore", message=r"Task '.*': settings .* have no effect in the current local"
+        )
+        task = pipeline(workers=workers or exp.train.workers, steps=steps, launcher="local")
     seconds = time.time() - t0
     run_dir = max(set(runs_dir.iterdir()) - before, key=lambda p: p.stat().st_mtime)
     # The same page as the HTML artifact, but with a .html name a browser opens directly.
