@@ -85,11 +85,8 @@ def _step_diffs(h1: list[dict], h2: list[dict]) -> dict[int, tuple[float, float]
         other = by_step.get(h["step"])
         if other is None:
             continue
-        losses = [k for k in h if k not in ("step", "examples_per_sec")]
-        out[h["step"]] = (
-            max(abs(h[k] - other[k]) for k in losses),
-            max(abs(h[k] - other[k]) / max(abs(h[k]), 1e-12) for k in losses),
-        )
+        diffs = {k: abs(v - other[k]) for k, v in h.items() if k not in ("step", "examples_per_sec")}
+        out[h["step"]] = (max(diffs.values()), max(d / max(abs(h[k]), 1e-12) for k, d in diffs.items()))
     return out
 
 

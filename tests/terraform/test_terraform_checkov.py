@@ -76,7 +76,7 @@ def test_checkov_skip_list_is_not_stale():
     """Every skipped check still fails without its skip (otherwise drop it from the list)."""
     skipped = _skip_list()
     if not skipped:
-        pytest.skip("nothing is skipped")
+        return  # no skipped checks, so none can be stale
     report = _run("--skip-check", "CKV_NONE_0", "--check", ",".join(skipped))
     still_failing = {c["check_id"] for c in report["results"]["failed_checks"]}
     stale = sorted(set(skipped) - still_failing)
