@@ -11,8 +11,13 @@ KFP_PORT ?= 8080
 DOCKER ?= docker
 KIND ?= kind
 KUBECTL ?= kubectl
-CPU_IMAGE = $(shell $(BIN)/python -c "from genlab.images import trainer_image; print(trainer_image(False))")
-GPU_IMAGE = $(shell $(BIN)/python -c "from genlab.images import trainer_image; print(trainer_image(True))")
+# The image tags come from genlab.images, which reads GENLAB_IMAGE_REGISTRY. A `$(shell ...)`
+# sees only the environment make was started with, not `make images GENLAB_IMAGE_REGISTRY=...`,
+# so the make variable (from the command line or the environment) is passed in explicitly.
+GENLAB_IMAGE_REGISTRY ?=
+image_env = $(if $(strip $(GENLAB_IMAGE_REGISTRY)),GENLAB_IMAGE_REGISTRY='$(strip $(GENLAB_IMAGE_REGISTRY))')
+CPU_IMAGE = $(shell $(image_env) $(BIN)/python -c "from genlab.images import trainer_image; print(trainer_image(False))")
+GPU_IMAGE = $(shell $(image_env) $(BIN)/python -c "from genlab.images import trainer_image; print(trainer_image(True))")
 
 # $(call need,tool,why): fail at once, naming the missing command.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "error: '$(1)' not found: $(2)" >&2; exit 1; }
