@@ -1,5 +1,7 @@
 # Cluster targets (included by the top-level Makefile). See docs/cluster.md.
-#   make images        build the CPU and GPU trainer images (tags from genlab.images.trainer_image)
+#   make images        build the CPU and GPU trainer images (tags from genlab.images.trainer_image);
+#                      GENLAB_IMAGE_REGISTRY=<registry> (command line or environment) picks the registry
+#   make push-images   build, then push both to that registry
 #   make cluster-up    kind cluster + Kubeflow Pipelines + Training Operator + genlab's manifests + images
 #   make integration   the tiny preset through KFP with a 2-worker TFJob (skips without a cluster)
 #   make cluster-down  delete the kind cluster
@@ -22,9 +24,14 @@ GPU_IMAGE = $(shell $(image_env) $(BIN)/python -c "from genlab.images import tra
 # $(call need,tool,why): fail at once, naming the missing command.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "error: '$(1)' not found: $(2)" >&2; exit 1; }
 
-.PHONY: images image-cpu image-gpu cluster-up cluster-down integration kfp-port-forward
+.PHONY: images push-images image-cpu image-gpu cluster-up cluster-down integration kfp-port-forward
 
 images: image-cpu image-gpu
+
+# Push both tags to the registry they were built for (docker login / gcloud auth configure-docker first).
+push-images: images
+	$(DOCKER) push $(CPU_IMAGE)
+	$(DOCKER) push $(GPU_IMAGE)
 
 image-cpu: install
 	$(call need,$(DOCKER),install Docker (https://docs.docker.com/engine/install/) to build images)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not shutil.which("make"), reason="GNU make not installed")
 
 
-def make_images(tmp_path: Path, *args: str, env: dict | None = None) -> list[str]:
+def make_images(tmp_path: Path, *args: str, env: dict | None = None, target: str = "images") -> list[str]:
     calls = tmp_path / "calls"
     docker = tmp_path / "docker"
     docker.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
@@ -26,7 +26,7 @@ def make_images(tmp_path: Path, *args: str, env: dict | None = None) -> list[str
     venv = Path(sys.executable).parent.parent
     base = {k: v for k, v in os.environ.items() if k != "GENLAB_IMAGE_REGISTRY"}
     subprocess.run(
-        ["make", "-s", "-o", "install", "images", f"DOCKER={docker}", f"VENV={venv}", *args],
+        ["make", "-s", "-o", "install", target, f"DOCKER={docker}", f"VENV={venv}", *args],
         cwd=ROOT,
         env={**base, **(env or {})},
         check=True,
@@ -56,3 +56,10 @@ def test_environment_registry_and_default(tmp_path):
     (tmp_path / "default").mkdir()
     calls = make_images(tmp_path / "default")
     assert tags(calls)[0] == f"ghcr.io/genlab/genlab-trainer:{__version__}"
+
+
+def test_push_images_pushes_the_tags_it_built(tmp_path):
+    calls = make_images(tmp_path, "GENLAB_IMAGE_REGISTRY=r.example/x", target="push-images")
+    built = tags([c for c in calls if c.startswith("build ")])
+    pushed = [c.split()[1] for c in calls if c.startswith("push ")]
+    assert pushed == built and all(t.startswith("r.example/x/") for t in pushed)
