@@ -5,6 +5,7 @@
 #   make cluster-up    kind cluster + Kubeflow Pipelines + Training Operator + genlab's manifests + images
 #   make integration   the tiny preset through KFP with a 2-worker TFJob (skips without a cluster)
 #   make cluster-down  delete the kind cluster
+#   make profile-up    genlab's accounts, Role, volume in a Kubeflow profile namespace (PROFILE_NAMESPACE)
 KFP_VERSION ?= 2.5.0
 TRAINING_OPERATOR_VERSION ?= v1.9.2
 KIND_CLUSTER ?= genlab
@@ -21,10 +22,23 @@ image_env = $(if $(strip $(GENLAB_IMAGE_REGISTRY)),GENLAB_IMAGE_REGISTRY='$(stri
 CPU_IMAGE = $(shell $(image_env) $(BIN)/python -c "from genlab.images import trainer_image; print(trainer_image(False))")
 GPU_IMAGE = $(shell $(image_env) $(BIN)/python -c "from genlab.images import trainer_image; print(trainer_image(True))")
 
+# What `make cluster-up` waits for, by name (mk/wait-ready.sh prints describe and logs of any that
+# is not ready): what a genlab run goes through in KFP 2.5.0's env/platform-agnostic (API server,
+# UI, Argo, run status, ML Metadata, MySQL, MinIO, and the cache server with its deployer, which
+# needs the cluster-scoped service account k8s/kfp/cluster-scoped moves into this namespace), and
+# the Training Operator in its own namespace.
+KFP_DEPLOYMENTS ?= ml-pipeline ml-pipeline-ui ml-pipeline-persistenceagent workflow-controller \
+  metadata-grpc-deployment mysql minio cache-deployer-deployment cache-server
+TRAINING_OPERATOR_DEPLOYMENTS ?= training-operator
+READY_TIMEOUT ?= 900
+
+# Multi-user Kubeflow: the profile namespace `make profile-up` sets up (k8s/overlays/profile).
+PROFILE_NAMESPACE ?= kubeflow-user-example-com
+
 # $(call need,tool,why): fail at once, naming the missing command.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "error: '$(1)' not found: $(2)" >&2; exit 1; }
 
-.PHONY: images push-images image-cpu image-gpu cluster-up cluster-down integration kfp-port-forward
+.PHONY: images push-images image-cpu image-gpu cluster-up cluster-down integration kfp-port-forward profile-up
 
 images: image-cpu image-gpu
 
@@ -48,14 +62,28 @@ cluster-up: install image-cpu
 	  $(KIND) create cluster --name $(KIND_CLUSTER) --config k8s/kind/cluster.yaml --wait 120s
 	$(KUBECTL) config use-context kind-$(KIND_CLUSTER)
 	$(KUBECTL) apply -k k8s/overlays/kind
-	$(KUBECTL) apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=$(KFP_VERSION)"
+	$(KUBECTL) apply -k k8s/kfp/cluster-scoped
 	$(KUBECTL) wait --for condition=established --timeout=120s crd/applications.app.k8s.io
 	$(KUBECTL) apply -k k8s/kfp
 	$(KUBECTL) apply --server-side -k "github.com/kubeflow/training-operator.git/manifests/overlays/standalone?ref=$(TRAINING_OPERATOR_VERSION)"
 	$(KIND) load docker-image $(CPU_IMAGE) --name $(KIND_CLUSTER)
-	$(KUBECTL) wait --for condition=available --timeout=900s -n kubeflow deployment/training-operator
-	$(KUBECTL) wait --for condition=available --timeout=900s -n $(KFP_NAMESPACE) deployment --all
+	KUBECTL="$(KUBECTL)" mk/wait-ready.sh kubeflow $(READY_TIMEOUT) $(TRAINING_OPERATOR_DEPLOYMENTS)
+	KUBECTL="$(KUBECTL)" mk/wait-ready.sh $(KFP_NAMESPACE) $(READY_TIMEOUT) $(KFP_DEPLOYMENTS)
+	$(KUBECTL) wait --for condition=complete --timeout=300s -n genlab job/genlab-data-owner
 	@echo "cluster ready: run 'make kfp-port-forward' in another shell, then 'make integration'"
+
+# Set up a Kubeflow profile namespace for genlab (multi-user Kubeflow; see docs/cluster.md):
+#   make profile-up PROFILE_NAMESPACE=<profile namespace>
+# kustomize takes no absolute paths and no namespace from the command line, so a throw-away
+# kustomization next to k8s/overlays sets the namespace on top of k8s/overlays/profile.
+profile-up:
+	$(call need,$(KUBECTL),install kubectl 1.27 or newer (kustomize built in))
+	@$(KUBECTL) get namespace $(PROFILE_NAMESPACE) >/dev/null || \
+	  { echo "error: namespace $(PROFILE_NAMESPACE) does not exist: create the Kubeflow profile first" >&2; exit 1; }
+	tmp=$$(mktemp -d k8s/.profile-XXXXXX) && \
+	printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: %s\nresources:\n  - ../overlays/profile\n' \
+	  '$(PROFILE_NAMESPACE)' > $$tmp/kustomization.yaml && \
+	$(KUBECTL) apply -k $$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
 
 kfp-port-forward:
 	$(call need,$(KUBECTL),install kubectl)
