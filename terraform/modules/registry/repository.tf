@@ -10,6 +10,7 @@ resource "google_artifact_registry_repository" "images" {
   format        = "DOCKER"
   description   = "genlab trainer images (genlab-trainer, genlab-trainer-gpu)."
   labels        = var.labels
+  kms_key_name  = var.kms_key_name
 }
 
 resource "google_artifact_registry_repository_iam_member" "readers" {

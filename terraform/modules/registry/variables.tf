@@ -27,6 +27,12 @@ variable "reader_service_accounts" {
   default     = {}
 }
 
+variable "kms_key_name" {
+  type        = string
+  description = "Cloud KMS key (projects/.../cryptoKeys/...) to encrypt the repository with; null means Google-managed encryption. The Artifact Registry service agent needs encrypt/decrypt on it."
+  default     = null
+}
+
 variable "labels" {
   type        = map(string)
   description = "Labels put on the repository (cost attribution)."
