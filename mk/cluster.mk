@@ -1,7 +1,8 @@
 # Cluster targets (included by the top-level Makefile). See docs/cluster.md.
 #   make images        build the CPU and GPU trainer images (tags from genlab.images.trainer_image);
 #                      GENLAB_IMAGE_REGISTRY=<registry> (command line or environment) picks the registry
-#   make push-images   build, then push both to that registry
+#   make push-images   build, then push both to that registry (push-image-cpu: the CPU one only)
+#   make kind-registry a local registry for the kind cluster at localhost:5001
 #   make cluster-up    kind cluster + Kubeflow Pipelines + Training Operator + genlab's manifests + images
 #   make integration   the tiny preset through KFP with a 2-worker TFJob (skips without a cluster)
 #   make cluster-down  delete the kind cluster
@@ -38,14 +39,26 @@ PROFILE_NAMESPACE ?= kubeflow-user-example-com
 # $(call need,tool,why): fail at once, naming the missing command.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "error: '$(1)' not found: $(2)" >&2; exit 1; }
 
-.PHONY: images push-images image-cpu image-gpu cluster-up cluster-down integration kfp-port-forward profile-up
+.PHONY: images push-images push-image-cpu push-image-gpu kind-registry image-cpu image-gpu cluster-up cluster-down integration kfp-port-forward profile-up
 
 images: image-cpu image-gpu
 
-# Push both tags to the registry they were built for (docker login / gcloud auth configure-docker first).
-push-images: images
+# Push the tags to the registry they were built for (docker login / gcloud auth configure-docker first).
+push-images: push-image-cpu push-image-gpu
+
+push-image-cpu: image-cpu
 	$(DOCKER) push $(CPU_IMAGE)
+
+push-image-gpu: image-gpu
 	$(DOCKER) push $(GPU_IMAGE)
+
+# A local registry for the kind cluster (mk/kind-registry.sh), to run with a registry other than
+# the default: make kind-registry && make push-image-cpu GENLAB_IMAGE_REGISTRY=localhost:5001/genlab
+KIND_REGISTRY_PORT ?= 5001
+kind-registry:
+	$(call need,$(DOCKER),install Docker (https://docs.docker.com/engine/install/))
+	$(call need,$(KIND),install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation))
+	DOCKER="$(DOCKER)" KIND="$(KIND)" KUBECTL="$(KUBECTL)" mk/kind-registry.sh $(KIND_CLUSTER) $(KIND_REGISTRY_PORT)
 
 image-cpu: install
 	$(call need,$(DOCKER),install Docker (https://docs.docker.com/engine/install/) to build images)
@@ -93,5 +106,6 @@ cluster-down:
 	$(call need,$(KIND),install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation))
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
 
+# GENLAB_IMAGE_REGISTRY (command line or environment) reaches the compile step in the test.
 integration: install
-	GENLAB_KFP_HOST=$${GENLAB_KFP_HOST:-http://localhost:$(KFP_PORT)} $(BIN)/pytest -q -m integration tests/integration
+	$(image_env) GENLAB_KFP_HOST=$${GENLAB_KFP_HOST:-http://localhost:$(KFP_PORT)} $(BIN)/pytest -q -m integration tests/integration

@@ -63,3 +63,38 @@ def test_push_images_pushes_the_tags_it_built(tmp_path):
     built = tags([c for c in calls if c.startswith("build ")])
     pushed = [c.split()[1] for c in calls if c.startswith("push ")]
     assert pushed == built and all(t.startswith("r.example/x/") for t in pushed)
+
+
+def test_kind_registry_recipe(tmp_path):
+    """mk/kind-registry.sh with fake docker/kind/kubectl: the registry container, a hosts.toml on every
+    node mapping localhost:<port> to it, kind's network, and the local-registry-hosting ConfigMap."""
+    log = tmp_path / "log"
+    fakes = {
+        "docker": f"""#!/bin/sh
+echo "docker $*" >> {log}
+case "$1" in
+  inspect) case "$*" in *Networks*) echo null;; *) echo false;; esac;;
+  exec) [ "$3" = cp ] || [ "$4" = cp ] && {{ echo "stdin for $*:" >> {log}; cat >> {log}; }};;
+esac
+exit 0
+""",
+        "kind": f'#!/bin/sh\necho "kind $*" >> {log}\necho genlab-control-plane\necho genlab-worker\n',
+        "kubectl": f'#!/bin/sh\necho "kubectl $*" >> {log}\ncat >> {log}\n',
+    }
+    env = dict(os.environ)
+    for name, text in fakes.items():
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(0o755)
+        env[name.upper()] = str(tmp_path / name)
+    res = subprocess.run(
+        [str(ROOT / "mk/kind-registry.sh"), "genlab", "5001"], env=env, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    text = log.read_text()
+    assert "docker run -d --restart=always -p 127.0.0.1:5001:5000" in text and "registry:2.8.3" in text
+    for node in ("genlab-control-plane", "genlab-worker"):
+        assert f"docker exec {node} mkdir -p /etc/containerd/certs.d/localhost:5001" in text
+    assert text.count('[host."http://genlab-registry:5000"]') == 2
+    assert "docker network connect kind genlab-registry" in text
+    assert 'host: "localhost:5001"' in text and "local-registry-hosting" in text
+    assert "GENLAB_IMAGE_REGISTRY=localhost:5001/genlab" in res.stdout
