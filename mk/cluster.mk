@@ -82,7 +82,10 @@ cluster-up: install image-cpu
 	$(KIND) load docker-image $(CPU_IMAGE) --name $(KIND_CLUSTER)
 	KUBECTL="$(KUBECTL)" mk/wait-ready.sh kubeflow $(READY_TIMEOUT) $(TRAINING_OPERATOR_DEPLOYMENTS)
 	KUBECTL="$(KUBECTL)" mk/wait-ready.sh $(KFP_NAMESPACE) $(READY_TIMEOUT) $(KFP_DEPLOYMENTS)
-	$(KUBECTL) wait --for condition=complete --timeout=300s -n genlab job/genlab-data-owner
+	$(KUBECTL) wait --for condition=complete --timeout=300s -n genlab job/genlab-data-owner || \
+	  { $(KUBECTL) -n genlab describe job/genlab-data-owner; \
+	    $(KUBECTL) -n genlab describe pods -l app.kubernetes.io/name=genlab-data-owner; \
+	    $(KUBECTL) -n genlab logs -l app.kubernetes.io/name=genlab-data-owner --tail=50; exit 1; }
 	@echo "cluster ready: run 'make kfp-port-forward' in another shell, then 'make integration'"
 
 # Set up a Kubeflow profile namespace for genlab (multi-user Kubeflow; see docs/cluster.md):
