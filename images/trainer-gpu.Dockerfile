@@ -12,6 +12,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
+# GKE mounts the node's driver (libcuda, libnvidia-ml, nvidia-smi) into every GPU container under
+# /usr/local/nvidia and expects the image to look there: "Installing NVIDIA GPU drivers" / "CUDA
+# libraries" in https://cloud.google.com/kubernetes-engine/docs/how-to/gpus, and the device plugin's
+# -container-path (GoogleCloudPlatform/container-engine-accelerators, cmd/nvidia_gpu). The NVIDIA
+# container runtime used elsewhere reads NVIDIA_VISIBLE_DEVICES instead and ignores these paths.
+ENV LD_LIBRARY_PATH=/usr/local/nvidia/lib64 \
+    PATH=/usr/local/nvidia/bin:/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+
 RUN groupadd --gid 1000 genlab \
  && useradd --uid 1000 --gid 1000 --create-home --shell /usr/sbin/nologin genlab \
  && mkdir -p /mnt/genlab /minio /gcs /s3 /opt/genlab \

@@ -104,3 +104,21 @@ def test_tensorflow_pins():
     assert "tensorflow-cpu" in gpu  # filtered out of the dependency list, with the reason
     mk = (ROOT / "mk/cluster.mk").read_text()
     assert "trainer_image(False)" in mk and "trainer_image(True)" in mk
+
+
+def env_of(dockerfile: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for word, args in instructions(dockerfile):
+        if word == "ENV":
+            env.update(dict(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)", args)))
+    return env
+
+
+def test_gpu_image_finds_the_driver_gke_mounts():
+    """GKE mounts the node's NVIDIA driver at /usr/local/nvidia (lib64 for libcuda, bin for nvidia-smi)."""
+    env = env_of(ROOT / "images/trainer-gpu.Dockerfile")
+    assert "/usr/local/nvidia/lib64" in env.get("LD_LIBRARY_PATH", "").split(":")
+    path = env.get("PATH", "").split(":")
+    assert "/usr/local/nvidia/bin" in path
+    assert "/usr/local/bin" in path and "/usr/bin" in path  # python and pip still found
+    assert "LD_LIBRARY_PATH" not in env_of(ROOT / "images/trainer.Dockerfile")
