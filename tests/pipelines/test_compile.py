@@ -61,6 +61,18 @@ def test_prepare_is_retried_on_a_cluster(compiled):
     assert "retryPolicy" not in tasks["train-model"]  # a TFJob has its own backoffLimit
 
 
+def test_kfp_local_runs_do_not_wait_out_the_retry_backoff(tmp_path):
+    # kfp.local honours set_retry too: a bad config would wait 30 s + 60 s before failing.
+    from kfp import compiler
+
+    from pipelines.genlab_pipeline import build_pipeline
+
+    path = tmp_path / "local.yaml"
+    compiler.Compiler().compile(build_pipeline(config.load("dcgan_tiny"), retry_prepare=False), str(path))
+    tasks = next(yaml.safe_load_all(path.read_text()))["root"]["dag"]["tasks"]
+    assert "retryPolicy" not in tasks["prepare-data"]
+
+
 def test_step_pods_are_small_enough_for_a_laptop_cluster(compiled):
     executors = compiled["dcgan_tiny"][0]["deploymentSpec"]["executors"]
     for name, executor in executors.items():
