@@ -128,6 +128,7 @@ def test_cluster_section_defaults_and_round_trip():
     assert exp.cluster.cpu == "500m" and exp.cluster.memory_limit == ""
     assert exp.cluster.tolerations == (config.Toleration(key="dedicated", value="ml", effect="NoSchedule"),)
     assert exp_from({}).cluster.gpu_node_selector == {"genlab.io/pool": "gpu"}
+    assert exp_from({"cluster": {"cpu": 2}}).cluster.cpu == "2"  # --set cluster.cpu=2 parses as a number
     assert config.from_json(exp.to_json()) == exp
 
 
@@ -139,7 +140,7 @@ def test_cluster_section_defaults_and_round_trip():
             r"cluster\.cpu: expected a Kubernetes quantity > 0 such as '500m' or '2', got 'lots'",
         ),
         ({"memory": "0"}, r"cluster\.memory: expected a Kubernetes quantity > 0"),
-        ({"memory": 4}, r"cluster\.memory: expected a string, got int"),
+        ({"memory": True}, r"cluster\.memory: expected a string, got bool"),
         (
             {"memory": "2Gi", "memory_limit": "1Gi"},
             r"cluster\.memory_limit: 1Gi is below cluster\.memory \(2Gi\)",
