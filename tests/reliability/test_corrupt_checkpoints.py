@@ -153,3 +153,31 @@ def test_training_resumes_from_the_previous_checkpoint_and_reaches_the_final_ste
     assert [h["step"] for h in history] == [3, 6, 9]
     _, model = load_model(str(model_dir), str(tiny_fashion))
     assert np.isfinite(model.sample(2, seed=0)).all()
+
+
+@pytest.mark.slow
+def test_two_workers_resume_from_the_same_intact_checkpoint(tiny_fashion, tmp_path, lines):
+    """Real TensorFlow workers: both read the chief's folder, skip the cut ckpt-6, restore ckpt-3."""
+    import re
+
+    from genlab.launch import TrainJob
+    from genlab.launch.local import LocalLauncher
+
+    model_dir = tmp_path / "model"
+
+    # The first run in-process (cheaper): checkpoints do not depend on the strategy.
+    train(tiny_exp("dcgan", steps=6, checkpoint_every=3, log_every=3), str(tiny_fashion), str(model_dir))
+    ckpts = model_dir / "checkpoints"
+    truncate(data_file(ckpts, 6))
+    exp = tiny_exp("dcgan", steps=9, workers=2, checkpoint_every=3, log_every=3)
+    job = TrainJob(exp.to_json(), str(tiny_fashion), str(model_dir), workers=2)
+    LocalLauncher(stream=lines, max_restarts=0).run(job)
+    out = lines.text()
+    done = [json.loads(m) for m in re.findall(r"\] done: (\{.*\})", out)]
+    assert [d["resumed_from"] for d in done] == [3, 3] and [d["steps"] for d in done] == [9, 9]
+    assert done[0]["weights_sha256"] == done[1]["weights_sha256"]
+    for w in (0, 1):
+        assert f"[worker-{w}] warning: checkpoint {ckpts / 'ckpt-6'} does not read back whole" in out
+        assert f"[worker-{w}] resumed from {ckpts / 'ckpt-3'} at step 3" in out
+    assert out.count("aside to") == 1 and "[worker-0] moved the unreadable checkpoint" in out  # chief only
+    assert (ckpts / "corrupt" / "ckpt-6" / "ckpt-6.index").is_file()
