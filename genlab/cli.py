@@ -4,6 +4,7 @@
     genlab run PRESET|FILE [--workers N] [--set key=value ...]   the whole pipeline with kfp.local
     genlab compile PRESET|FILE -o pipeline.yaml                  IR YAML for the Kubeflow dashboard
     genlab submit PRESET|FILE --host URL [--namespace NS] [--experiment E] [--run-name R] [--wait]
+                  [--token T|@FILE] [--cookies C|@FILE] [--client-id ID [--other-client-id ID --other-client-secret S|@FILE]]
     genlab prepare|train|evaluate|generate ...                   one step, straight into the library
 
 A user error (bad preset, key, value, data, unreachable host) prints one line and exits 2.
@@ -95,8 +96,17 @@ def cmd_compile(args) -> None:
 
 def cmd_submit(args) -> None:
     exp = _load(args)
+    from genlab.kfp_auth import KfpAuth
     from genlab.submit import submit
     from pipelines.genlab_pipeline import compile_pipeline
+
+    auth = KfpAuth.resolve(
+        token=args.token,
+        cookies=args.cookies,
+        client_id=args.client_id,
+        other_client_id=args.other_client_id,
+        other_client_secret=args.other_client_secret,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         package = compile_pipeline(exp, Path(tmp) / "pipeline.yaml")
@@ -111,6 +121,7 @@ def cmd_submit(args) -> None:
             run_name=args.run_name or f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}",
             arguments=arguments,
             wait=args.wait,
+            auth=auth,
         )
     print(f"submitted run {run_id}")
 
@@ -192,6 +203,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=0)
     sp.add_argument("--launcher", default="tfjob", choices=["tfjob", "local", "auto"])
     sp.add_argument("--wait", action="store_true", help="wait for the run to finish")
+    # Credentials, as kfp.Client takes them (genlab/kfp_auth.py). A secret may be @FILE, which keeps
+    # it out of shell history and ps; the environment variables work too.
+    sp.add_argument("--token", help="bearer token or @FILE (else $GENLAB_KFP_TOKEN)")
+    sp.add_argument("--cookies", help="session cookies, e.g. 'authservice_session=...', or @FILE")
+    sp.add_argument("--client-id", help="IAP: the OAuth client id of the proxy")
+    sp.add_argument("--other-client-id", help="IAP user login: your desktop OAuth client id")
+    sp.add_argument("--other-client-secret", help="IAP user login: its secret, or @FILE")
     sp.set_defaults(fn=cmd_submit)
 
     sp = with_preset(sub.add_parser("prepare", help="prepare the dataset"))

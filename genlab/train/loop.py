@@ -23,6 +23,7 @@ import tensorflow as tf
 from genlab import data, io, models
 from genlab.errors import TrainingError
 from genlab.models.base import StepContext
+from genlab.train.checkpoints import resume_checkpoint
 from genlab.train.strategy import make_strategy, role_from_env
 
 MODEL_MARKER = "model.json"  # written last by the chief: the model is complete
@@ -72,8 +73,10 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
 
     chief_dir = io.join(model_uri, "checkpoints")
     own_dir = chief_dir if role.is_chief else tempfile.mkdtemp(prefix=f"genlab-ckpt-w{role.index}-")
+    # Every worker resumes from the chief's newest intact checkpoint; the chief sets unreadable
+    # ones aside before its CheckpointManager reads the state file (it would list them again).
+    latest = resume_checkpoint(chief_dir, is_chief=role.is_chief, log=log)
     manager = tf.train.CheckpointManager(checkpoint, own_dir, max_to_keep=3)
-    latest = tf.train.latest_checkpoint(chief_dir)  # every worker resumes from the chief's
     if latest:
         checkpoint.restore(latest).expect_partial()
         log(f"resumed from {latest} at step {int(step.numpy())}")
