@@ -58,7 +58,7 @@ def test_resources_in_the_container_spec(compiled):
         name: e["container"]["resources"] for name, e in spec["deploymentSpec"]["executors"].items()
     }
     train = containers[executor_for(spec, STEPS.index("train"))]
-    assert train["cpuRequest"] == 0.5 and train["memoryLimit"] == train["memoryRequest"]
+    assert train["cpuRequest"] == 0.25 and train["memoryLimit"] == train["memoryRequest"]
     assert "accelerator" not in train
     for res in containers.values():
         assert res["cpuRequest"] > 0 and res["memoryRequest"] > 0
