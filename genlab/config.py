@@ -470,26 +470,32 @@ def load(name_or_path: str, overrides: dict | None = None, origin: str = "--set"
     path = preset_path(name_or_path)
     data = read_yaml(path)
     data.setdefault("name", path.stem)
+    return apply_overrides(data, overrides or {}, str(path), origin)
+
+
+def apply_overrides(data: dict, overrides: dict, where: str, origin: str = "--set") -> Experiment:
+    """``data`` (from ``where``) with ``overrides`` on top, validated; an error caused by one
+    override names it (``{origin} key=value: ...``) rather than ``where``."""
     if not overrides:
-        return experiment_from_dict(data, str(path))
+        return experiment_from_dict(data, where)
     try:
-        return experiment_from_dict(merge(data, overrides), str(path))
+        return experiment_from_dict(merge(data, overrides), where)
     except ConfigError as error:
-        raise _blame_override(data, overrides, path, origin, error) from None
+        raise _blame_override(data, overrides, where, origin, error) from None
 
 
-def _blame_override(data: dict, overrides: dict, path: Path, origin: str, error: ConfigError) -> ConfigError:
+def _blame_override(data: dict, overrides: dict, where: str, origin: str, error: ConfigError) -> ConfigError:
     try:
-        experiment_from_dict(data, str(path))
+        experiment_from_dict(data, where)
     except ConfigError:
-        return error  # the file is wrong by itself
+        return error  # wrong by itself
     for dotted, nested in _leaves(overrides):
         try:
             experiment_from_dict(merge(data, nested), f"{origin} {_show(dotted, nested)}")
         except ConfigError as single:
             return single
     shown = " ".join(f"{origin} {_show(d, n)}" for d, n in _leaves(overrides))
-    return ConfigError(f"{path} with {shown}: {str(error).removeprefix(f'{path}: ')}")
+    return ConfigError(f"{where} with {shown}: {str(error).removeprefix(f'{where}: ')}")
 
 
 def from_json(text: str) -> Experiment:
