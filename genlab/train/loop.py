@@ -78,8 +78,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     latest = tf.train.latest_checkpoint(chief_dir)  # every worker resumes from the chief's
     if latest:
         checkpoint.restore(latest).expect_partial()
-        if role.is_chief:
-            log(f"resumed from {latest} at step {int(step.numpy())}")
+        log(f"resumed from {latest} at step {int(step.numpy())}")  # every worker: they must agree
     resumed_from = int(step.numpy())
 
     steps = total_steps(exp, manifest.count("train"))

@@ -40,9 +40,8 @@ class Progress:
         steps_per_s = (step - self.last_step) / interval
         self.last_t, self.last_step = now, step
         eta = (self.total - step) / steps_per_s if steps_per_s > 0 else 0.0
-        width = len(str(self.total))
         text = (
-            f"step {step:>{width}}/{self.total} "
+            f"step {step}/{self.total} "
             + " ".join(f"{k}={v:.4f}" for k, v in losses.items())
             + f" | {rate:,.0f} examples/s | elapsed {duration(now - self.t0)} | ETA {duration(eta)}"
         )

@@ -64,7 +64,7 @@ def test_progress_line_has_elapsed_eta_and_rate():
     now[0] += 50.0  # 100 steps in 50 s: 2 steps/s, 128 examples/s; 800 steps left
     line, rate = progress.line(200, {"d_loss": 1.25, "g_loss": 0.5})
     assert rate == 128.0
-    assert line == "step  200/1000 d_loss=1.2500 g_loss=0.5000 | 128 examples/s | elapsed 50s | ETA 6m40s"
+    assert line == "step 200/1000 d_loss=1.2500 g_loss=0.5000 | 128 examples/s | elapsed 50s | ETA 6m40s"
     now[0] += 10.0  # faster now: the ETA follows the latest interval
     assert progress.line(300, {})[0].endswith("| 640 examples/s | elapsed 1m00s | ETA 1m10s")
     assert duration(3725) == "1h02m05s" and duration(0.4) == "0s"
