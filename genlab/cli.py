@@ -20,8 +20,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from genlab import config
+from genlab import __version__, config
 from genlab.errors import GenlabError
+
+
+def _pipeline():
+    """The kfp pipeline module, from the genlab checkout (see pyproject.toml: not installed)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "pipelines" / "genlab_pipeline.py").is_file():
+        raise GenlabError(
+            f"{root}: no pipelines/genlab_pipeline.py; `genlab run|compile|submit` need a genlab "
+            f"checkout installed with `pip install -e '.[cpu]'` (or '.[gpu]')"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    import pipelines.genlab_pipeline
+
+    return pipelines.genlab_pipeline
 
 
 def _load(args) -> config.Experiment:
@@ -29,13 +44,11 @@ def _load(args) -> config.Experiment:
 
 
 def cmd_presets(args) -> None:
-    import yaml
-
     for name in config.preset_names():
         if args.names:
             print(name)
             continue
-        data = yaml.safe_load(config.preset_path(name).read_text()) or {}
+        data = config.read_yaml(config.preset_path(name))
         family = (data.get("model") or {}).get("family", "?")
         print(f"{name:32s} {family:15s} {data.get('description', '')}")
 
@@ -49,7 +62,7 @@ def _run_overrides(args) -> dict:
 
 def cmd_run(args) -> None:
     exp = config.load(args.preset, _run_overrides(args))  # fails here, before any work
-    from pipelines.genlab_pipeline import run_local
+    run_local = _pipeline().run_local
 
     print(
         f"genlab: running {exp.name} ({exp.model.family}) with {exp.train.workers} worker(s) via kfp.local",
@@ -88,7 +101,7 @@ def _print_headline(metrics: dict) -> None:
 
 def cmd_compile(args) -> None:
     exp = _load(args)
-    from pipelines.genlab_pipeline import compile_pipeline
+    compile_pipeline = _pipeline().compile_pipeline
 
     path = compile_pipeline(exp, args.output)
     print(f"compiled {exp.name} -> {path}")
@@ -98,7 +111,8 @@ def cmd_submit(args) -> None:
     exp = _load(args)
     from genlab.kfp_auth import KfpAuth
     from genlab.submit import submit
-    from pipelines.genlab_pipeline import compile_pipeline
+
+    compile_pipeline = _pipeline().compile_pipeline
 
     auth = KfpAuth.resolve(
         token=args.token,
@@ -170,6 +184,7 @@ def cmd_generate(args) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genlab", description="A Kubeflow Pipelines lab for generative models.")
+    p.add_argument("--version", action="version", version=f"genlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_preset(sp):
@@ -244,6 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genlab: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:
+        if e.name != "tensorflow":
+            raise
+        print(
+            "genlab: error: TensorFlow is not installed; install genlab with one of its extras: "
+            "pip install -e '.[cpu]' (CPU) or -e '.[gpu]' (NVIDIA GPU, with CUDA)",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

@@ -9,6 +9,7 @@ file (``genlab/models/<family>.py``) next to the code that reads them.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 import types
@@ -22,6 +23,30 @@ import yaml
 from genlab.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "pipelines" / "configs"
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2's floats: PyYAML follows YAML 1.1, where ``1e-3`` (no dot) is a string."""
+
+
+# The float pattern of YAML 1.2's core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
+# plus PyYAML's underscores; ints still resolve first ("1000" stays an int).
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str):
+    """Parse YAML as configs are parsed everywhere (files, ``--set``, Run-form overrides)."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def did_you_mean(word: str, options) -> str:
+    """`` (did you mean 'x'?)`` for a close match among ``options``, else ""."""
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -307,7 +332,9 @@ def from_dict(cls, data, where: str = "config", prefix: str = ""):
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
-            raise ConfigError(f"{where}: unknown key '{dotted}'; expected one of: {', '.join(names)}")
+            raise ConfigError(
+                f"{where}: unknown key '{dotted}'{did_you_mean(key, names)}; expected one of: {', '.join(names)}"
+            )
         kwargs[key] = _convert(value, hints[key], dotted, where)
     try:
         return cls(**kwargs)
@@ -331,7 +358,10 @@ def experiment_from_dict(data: dict, where: str = "config") -> Experiment:
     exp_hints = {f.name: f for f in dataclasses.fields(Experiment)}
     for key in sections:
         if key not in exp_hints:
-            raise ConfigError(f"{where}: unknown key '{key}'; expected one of: {', '.join(exp_hints)}")
+            raise ConfigError(
+                f"{where}: unknown key '{key}'{did_you_mean(key, exp_hints)}; "
+                f"expected one of: {', '.join(exp_hints)}"
+            )
     exp = Experiment(
         name=_convert(sections.get("name", "experiment"), str, "name", where),
         description=_convert(sections.get("description", ""), str, "description", where),
@@ -366,25 +396,49 @@ def preset_path(name_or_path: str) -> Path:
     candidate = PRESETS_DIR / f"{name_or_path}.yaml"
     if not candidate.is_file():
         raise ConfigError(
-            f"unknown preset '{name_or_path}'; expected one of: {', '.join(preset_names())} "
-            f"or a path to a .yaml file"
+            f"unknown preset '{name_or_path}'{did_you_mean(name_or_path, preset_names())}; "
+            f"expected one of: {', '.join(preset_names())} or a path to a .yaml file"
         )
     return candidate
 
 
-def parse_overrides(pairs: list[str]) -> dict:
+def parse_overrides(pairs: list[str], origin: str = "--set") -> dict:
     """``["train.steps=10", "model.latent_dim=32"]`` -> nested dict; values parsed as YAML."""
     out: dict = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {pair!r}: expected key=value, e.g. train.steps=100")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"{origin} {pair!r}: expected key=value, e.g. train.steps=100")
         node = out
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(raw) if raw else ""
+            if not isinstance(node, dict):
+                raise ConfigError(f"{origin} {pair!r}: {p} is set to a value earlier, not a section")
+        try:
+            node[leaf] = yaml_load(raw) if raw else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{origin} {pair!r}: the value is not valid YAML: {e}") from None
     return out
+
+
+def _leaves(tree: dict, prefix: str = ""):
+    """(dotted key, nested one-key dict) for each value of an overrides tree."""
+    for key, value in tree.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            for sub, nested in _leaves(value, dotted):
+                yield sub, {key: nested}
+        else:
+            yield dotted, {key: value}
+
+
+def _show(dotted: str, nested: dict) -> str:
+    value = nested
+    while isinstance(value, dict) and value:
+        value = next(iter(value.values()))
+    return f"{dotted}={json.dumps(value) if not isinstance(value, str) else value}"
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -397,17 +451,51 @@ def merge(base: dict, update: dict) -> dict:
     return merged
 
 
-def load(name_or_path: str, overrides: dict | None = None) -> Experiment:
-    """Load a preset or YAML file, apply overrides, validate everything."""
-    path = preset_path(name_or_path)
+def read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load(name_or_path: str, overrides: dict | None = None, origin: str = "--set") -> Experiment:
+    """Load a preset or YAML file, apply overrides, validate everything.
+
+    An error caused by an override names the override (``--set train.steps=-1: ...``), not the
+    file it was applied to; ``origin`` says where overrides came from.
+    """
+    path = preset_path(name_or_path)
+    data = read_yaml(path)
     data.setdefault("name", path.stem)
-    return experiment_from_dict(merge(data, overrides or {}), str(path))
+    return apply_overrides(data, overrides or {}, str(path), origin)
+
+
+def apply_overrides(data: dict, overrides: dict, where: str, origin: str = "--set") -> Experiment:
+    """``data`` (from ``where``) with ``overrides`` on top, validated; an error caused by one
+    override names it (``{origin} key=value: ...``) rather than ``where``."""
+    if not overrides:
+        return experiment_from_dict(data, where)
+    try:
+        return experiment_from_dict(merge(data, overrides), where)
+    except ConfigError as error:
+        raise _blame_override(data, overrides, where, origin, error) from None
+
+
+def _blame_override(data: dict, overrides: dict, where: str, origin: str, error: ConfigError) -> ConfigError:
+    try:
+        experiment_from_dict(data, where)
+    except ConfigError:
+        return error  # wrong by itself
+    for dotted, nested in _leaves(overrides):
+        try:
+            experiment_from_dict(merge(data, nested), f"{origin} {_show(dotted, nested)}")
+        except ConfigError as single:
+            return single
+    shown = " ".join(f"{origin} {_show(d, n)}" for d, n in _leaves(overrides))
+    return ConfigError(f"{where} with {shown}: {str(error).removeprefix(f'{where}: ')}")
 
 
 def from_json(text: str) -> Experiment:

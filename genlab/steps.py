@@ -11,7 +11,7 @@ import functools
 import sys
 
 from genlab import config, io
-from genlab.errors import GenlabError
+from genlab.errors import ConfigError, GenlabError
 
 
 def user_errors_exit(fn):
@@ -42,6 +42,46 @@ def with_overrides(config_json: str, *, workers: int = 0, gpus_per_worker: int =
         return exp
     merged = config.merge(exp.to_dict(), {"train": changes})
     return config.experiment_from_dict(merged, "pipeline parameters")
+
+
+# The Run form's typed knobs: each sets train.<name>; their defaults are the compiled preset's values.
+RUN_KNOBS = ("steps", "batch_size", "learning_rate", "seed", "mixed_precision", "workers", "gpus_per_worker")
+
+
+@user_errors_exit
+def resolve_config(config_json: str, overrides: list | None = None, **knobs) -> tuple[str, str]:
+    """The Run form applied to the compiled-in config and validated, before any step works.
+
+    Knobs first, then ``overrides`` (``key=value`` strings, as ``--set``), so an override wins.
+    Returns (the experiment's JSON, the JSON of what data preparation reads): the prepare step
+    gets only the second, so its cache survives edits to training settings.
+    """
+    unknown = sorted(set(knobs) - set(RUN_KNOBS))
+    if unknown:
+        raise TypeError(f"resolve_config: unknown knobs {unknown}")
+    if not isinstance(overrides, list | tuple | type(None)) or not all(
+        isinstance(o, str) for o in overrides or []
+    ):
+        raise ConfigError(
+            f'overrides: expected a list of key=value strings, e.g. ["train.epochs=2"], got {overrides!r}'
+        )
+    base = config.from_json(config_json).to_dict()
+    changed = {k: v for k, v in knobs.items() if base["train"][k] != v}  # errors name only these
+    exp = config.apply_overrides(base, {"train": changed}, "config_json", origin="Run parameter")
+    sets = config.parse_overrides(list(overrides or []), origin="overrides")
+    exp = config.apply_overrides(exp.to_dict(), sets, "Run parameters", origin="overrides")
+    return exp.to_json(), data_config(exp).to_json()
+
+
+def data_config(exp) -> config.Experiment:
+    """Only what ``genlab.data.prepare`` reads: the data section, the model family, and a text
+    model's ``seq_len`` (the windows it cuts); everything else at its default."""
+    model = {"family": exp.model.family}
+    if hasattr(exp.model, "seq_len"):
+        model["seq_len"] = exp.model.seq_len
+    return config.experiment_from_dict(
+        {"name": "data", "model": model, "data": dataclasses.asdict(exp.data)}, "data section"
+    )
 
 
 @user_errors_exit
@@ -99,8 +139,31 @@ def train_model(
             options["image"] = image
     options.update(launcher_options or {})
     get_launcher(kind, **options).run(job)
+    return model_metadata(exp, model_path)
+
+
+def model_metadata(exp, model_path: str) -> dict:
+    """The ``Output[Model]`` metadata the dashboard shows: what it is, what made it, how it ended."""
+    import keras
+    import tensorflow as tf
+
+    from genlab import __version__
+
     meta = io.read_json(io.join(model_path, "model.json"))
-    return {"family": meta["family"], "steps": meta["steps"], "workers": exp.train.workers}
+    history_path = io.join(model_path, "history.json")
+    history = io.read_json(history_path) if io.exists(history_path) else []
+    last = history[-1] if history else {}
+    return {
+        "family": meta["family"],
+        "framework": "tensorflow",
+        "framework_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "genlab_version": __version__,
+        "steps": meta["steps"],
+        "workers": exp.train.workers,
+        "dataset_checksum": meta.get("dataset_checksum", ""),
+        **{f"final_{k}": v for k, v in last.items() if k not in ("step", "examples_per_sec")},
+    }
 
 
 @user_errors_exit

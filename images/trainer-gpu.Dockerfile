@@ -27,17 +27,11 @@ RUN groupadd --gid 1000 genlab \
 
 WORKDIR /opt/genlab
 
-# TensorFlow with CUDA first, then genlab's other dependencies without tensorflow-cpu
-# (pyproject asks for tensorflow-cpu on x86_64; both would install the same `tensorflow` module).
-RUN pip install "tensorflow[and-cuda]==2.21.*"
+# genlab's `gpu` extra is tensorflow[and-cuda]: TensorFlow with the CUDA and cuDNN wheels. The
+# dependencies are installed first (from pyproject alone) so code changes keep this layer cached.
 COPY pyproject.toml README.md ./
-RUN python - <<'PY' > /tmp/requirements.txt
-import tomllib
-deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
-print("\n".join(d for d in deps if not d.replace("_", "-").startswith(("tensorflow-cpu", "tensorflow>", "tensorflow<", "tensorflow "))))
-PY
-RUN pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
-
+COPY genlab/__init__.py genlab/__init__.py
+RUN pip install ".[gpu]" && pip uninstall -y genlab
 COPY genlab genlab
 RUN pip install --no-deps . && python -c "import genlab, tensorflow as tf; print(genlab.__version__, tf.__version__)"
 

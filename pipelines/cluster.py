@@ -19,7 +19,7 @@ from kfp import dsl, kubernetes
 
 from genlab.launch.paths import DEFAULT_MOUNT_PATH
 
-STEPS = ("prepare", "train", "evaluate", "generate")
+STEPS = ("resolve", "prepare", "train", "evaluate", "generate")
 PVC_NAME = "genlab-data"
 MOUNT_PATH = DEFAULT_MOUNT_PATH  # the launcher stages TFJob data under the same path
 POOL_LABEL = "genlab.io/pool"
@@ -29,6 +29,7 @@ POOL_LABEL = "genlab.io/pool"
 # Peak RSS measured with CPU TensorFlow 2.21 (dcgan_fashion_mnist, full Fashion-MNIST): prepare
 # 0.66 GB, the train step's imports 0.67 GB, evaluate 1.55 GB (feature classifier + 2000 samples).
 RESOURCES = {
+    "resolve": ("100m", "512Mi"),  # validates the Run form's parameters: genlab's config, no TensorFlow
     "prepare": ("500m", "1536Mi"),
     "train": ("250m", "1536Mi"),  # waits for the TFJob; copies data/model to and from the PVC
     "evaluate": ("1", "3Gi"),  # likelihood presets also run importance-sampled NLL

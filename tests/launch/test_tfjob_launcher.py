@@ -437,7 +437,12 @@ def test_train_step_with_launcher_auto_in_a_pod(serve, tmp_path, monkeypatch, id
             "poll_s": 0.01,
         },
     )
-    assert out == {"family": "dcgan", "steps": 2, "workers": 2}
+    assert {k: out[k] for k in ("family", "steps", "workers", "framework")} == {
+        "family": "dcgan",
+        "steps": 2,
+        "workers": 2,
+        "framework": "tensorflow",
+    }
     (body,) = cluster.created
     assert body["spec"]["runPolicy"]["backoffLimit"] == 5  # train.max_restarts
     worker = body["spec"]["tfReplicaSpecs"]["Worker"]

@@ -6,7 +6,7 @@ import yaml
 from genlab import config
 from pipelines.genlab_pipeline import compile_pipeline
 
-STEPS = ["prepare-data", "train-model", "evaluate-model", "generate-samples"]
+STEPS = ["resolve-config", "prepare-data", "train-model", "evaluate-model", "generate-samples"]
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +26,38 @@ def test_preset_compiles(compiled, name):
     assert sorted(spec["root"]["dag"]["tasks"]) == sorted(STEPS)
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(params) == {
-        "config_json",
+        "steps",
+        "batch_size",
+        "learning_rate",
+        "seed",
+        "mixed_precision",
         "workers",
         "gpus_per_worker",
-        "steps",
+        "overrides",
         "launcher",
+        "config_json",
         "trainer_image",
         "trainer_gpu_image",
     }
     exp = config.load(name)
     assert config.from_json(params["config_json"]["defaultValue"]) == exp
-    assert params["workers"]["defaultValue"] == exp.train.workers
+    # The Run form's knobs start at the preset's values (no "0 = the config's").
+    for knob in (
+        "steps",
+        "batch_size",
+        "learning_rate",
+        "seed",
+        "mixed_precision",
+        "workers",
+        "gpus_per_worker",
+    ):
+        assert params[knob]["defaultValue"] == getattr(exp.train, knob), knob
+    assert (
+        params["overrides"]["parameterType"] == "LIST"
+        and params["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"
+    )
+    for pname, param in params.items():  # from the pipeline docstring's Args:
+        assert len(param.get("description", "")) > 20, pname
     assert params["launcher"]["defaultValue"] == "auto"
     # the dashboard gets the report as the pipeline's output
     assert (
@@ -51,6 +72,20 @@ def test_preset_compiles(compiled, name):
         assert executor["nodeSelector"]["labels"] == {"genlab.io/pool": "cpu"}
     resources = spec["deploymentSpec"]["executors"]["exec-evaluate-model"]["container"]["resources"]
     assert resources["cpuRequest"] > 0 and resources["memoryRequest"] > 0
+
+
+def test_prepare_is_keyed_on_the_data_section_and_training_on_the_resolved_config(compiled):
+    tasks = compiled["dcgan_tiny"][0]["root"]["dag"]["tasks"]
+    from_resolve = {
+        "taskOutputParameter": {"outputParameterKey": "data_json", "producerTask": "resolve-config"}
+    }
+    assert tasks["prepare-data"]["inputs"]["parameters"] == {"config_json": from_resolve}
+    assert tasks["prepare-data"]["dependentTasks"] == ["resolve-config"]
+    for step in ("train-model", "evaluate-model", "generate-samples"):
+        wired = tasks[step]["inputs"]["parameters"]["config_json"]["taskOutputParameter"]
+        assert wired == {"outputParameterKey": "config_json", "producerTask": "resolve-config"}, step
+    knobs = tasks["resolve-config"]["inputs"]["parameters"]
+    assert knobs["overrides"] == {"componentInputParameter": "overrides"}
 
 
 def test_prepare_is_retried_on_a_cluster(compiled):
@@ -83,6 +118,12 @@ def test_step_pods_are_small_enough_for_a_laptop_cluster(compiled):
         assert float(res["memoryRequest"]) <= 3 * 2**30 / 1e9 + 1e-9, name  # kfp writes GB
 
 
+def as_typed(param: dict):
+    """A parameter's default as the KFP driver hands it to a component (IR JSON keeps 6 as 6.0)."""
+    value = param["defaultValue"]
+    return int(value) if param["parameterType"] == "NUMBER_INTEGER" else value
+
+
 @pytest.mark.parametrize("gpus", [0, 1])
 def test_registry_chosen_at_compile_time_reaches_every_tfjob_replica(tmp_path, monkeypatch, gpus):
     """GENLAB_IMAGE_REGISTRY at compile time only: the step pod, where it is unset, must still
@@ -104,9 +145,15 @@ def test_registry_chosen_at_compile_time_reaches_every_tfjob_replica(tmp_path, m
     params = spec["root"]["inputDefinitions"]["parameters"]
     wiring = spec["root"]["dag"]["tasks"]["train-model"]["inputs"]["parameters"]
     args = {}  # what the train step receives, as the KFP driver resolves it from the IR
-    for name in ("trainer_image", "trainer_gpu_image", "launcher", "config_json"):
+    for name in ("trainer_image", "trainer_gpu_image", "launcher"):
         assert wiring[name] == {"componentInputParameter": name}
         args[name] = params[name]["defaultValue"]
+    # config_json reaches the step through resolve-config, which returns it unchanged by default
+    args["config_json"] = steps.resolve_config(
+        params["config_json"]["defaultValue"],
+        params["overrides"]["defaultValue"],
+        **{k: as_typed(params[k]) for k in steps.RUN_KNOBS},
+    )[0]
     assert args["launcher"] == "auto"
 
     created = []

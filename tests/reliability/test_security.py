@@ -116,9 +116,14 @@ def test_compiled_pipeline_parameters_and_executors_hold_no_credentials(tmp_path
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
     assert set(params) == {
         "config_json",
+        "steps",
+        "batch_size",
+        "learning_rate",
+        "seed",
+        "mixed_precision",
         "workers",
         "gpus_per_worker",
-        "steps",
+        "overrides",
         "launcher",
         "trainer_image",
         "trainer_gpu_image",
