@@ -1,0 +1,237 @@
+"""The compiled train step, run as its pod would run it, against the simulated cluster.
+
+The step is the IR's own executor command (KFP's ``sh -ec`` wrapper + ``kfp.dsl.executor_main``)
+with ``launcher`` left at the pipeline default (``auto``), ``KUBERNETES_SERVICE_HOST`` and a
+service-account token set, the registry chosen only at compile time, and the dataset artifact
+prepared beforehand. The fake Training Operator runs the TFJob's workers as local processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+from kubernetes import client as k8s
+
+from genlab import __version__
+from tests.cluster.conftest import CLUSTER_SECTION, REGISTRY, STEP_POD
+from tests.cluster.schema import validate_tfjob
+
+pytestmark = pytest.mark.slow
+
+IMAGE = f"{REGISTRY}/genlab-trainer:{__version__}"
+LABEL = "training.kubeflow.org/"
+
+
+def the_tfjob(cluster) -> dict:
+    assert len(cluster.store.created) == 1, [b["metadata"]["name"] for b in cluster.store.created]
+    return cluster.store.created[0]
+
+
+def replicas(body: dict) -> dict:
+    return body["spec"]["tfReplicaSpecs"]
+
+
+def worker_log(cluster, pod: str, previous: bool = False) -> str:
+    got = cluster.kubelet.log(cluster.namespace, pod, previous=previous)
+    return got[0] if got else ""
+
+
+def done_lines(text: str) -> list[dict]:
+    return [json.loads(m) for m in re.findall(r"^done: (\{.*\})$", text, re.M)]
+
+
+def api(cluster, service_account: str) -> k8s.CustomObjectsApi:
+    """A kubernetes client with ``service_account``'s token, trusting the fake's CA."""
+    folder = cluster.service_account_dir(service_account)
+    cfg = k8s.Configuration(host=cluster.host)
+    cfg.ssl_ca_cert = str(folder / "ca.crt")
+    cfg.api_key = {"authorization": "Bearer " + (folder / "token").read_text()}
+    return k8s.CustomObjectsApi(k8s.ApiClient(cfg))
+
+
+def test_train_step_runs_as_a_tfjob_with_launcher_auto(cluster, run_train, compiled):
+    assert compiled.parameters({})["launcher"] == "auto"  # the pipeline default, not overridden here
+    assert compiled.image == IMAGE
+    run = run_train(cluster)
+    code = run.wait()
+    log = run.log()
+    assert code == 0, f"train step failed ({code}):\n{log[-6000:]}\noperator: {cluster.operator.events}"
+
+    body = the_tfjob(cluster)
+    name = body["metadata"]["name"]
+    assert validate_tfjob(body) == []  # admitted as sent: no field dropped or coerced
+    assert body["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Pod", "name": STEP_POD["name"], "uid": STEP_POD["uid"]}
+    ]
+    # Every replica runs the registry chosen at compile time, with the config's pod settings.
+    for rtype, rspec in replicas(body).items():
+        pod = rspec["template"]
+        (c,) = [c for c in pod["spec"]["containers"] if c["name"] == "tensorflow"]
+        assert c["image"] == IMAGE, rtype
+        assert c["resources"]["requests"] == {
+            "cpu": CLUSTER_SECTION["cpu"],
+            "memory": CLUSTER_SECTION["memory"],
+        }
+        assert pod["metadata"]["labels"]["team"] == "vision"
+        assert pod["spec"]["nodeSelector"] == CLUSTER_SECTION["node_selector"]
+        assert CLUSTER_SECTION["tolerations"][0] in pod["spec"]["tolerations"]
+    assert sum(r["replicas"] for r in replicas(body).values()) == 2
+
+    # Both workers were given (pod spec) and used (their own log) a 2-worker TF_CONFIG.
+    pods = sorted(cluster.pods(name), key=lambda p: p["metadata"]["name"])
+    assert [p["metadata"]["name"] for p in pods] == [f"{name}-worker-0", f"{name}-worker-1"]
+    for i, pod in enumerate(pods):
+        assert pod["metadata"]["labels"][LABEL + "replica-index"] == str(i)
+        env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        tf_config = json.loads(env["TF_CONFIG"])
+        assert tf_config["cluster"] == {"worker": [f"{name}-worker-{j}.genlab.svc:2222" for j in range(2)]}
+        assert tf_config["task"] == {"type": "worker", "index": i}
+        text = worker_log(cluster, pod["metadata"]["name"])
+        assert "2 workers, strategy MultiWorkerMirroredStrategy" in text, text[-2000:]
+        assert [d["workers"] for d in done_lines(text)] == [2], text[-2000:]
+
+    # The job as the operator reported it, and the model back through the PVC.
+    status = cluster.store.tfjobs[(cluster.namespace, name)]["status"]
+    assert [c["type"] for c in status["conditions"] if c["status"] == "True"][-1] == "Succeeded"
+    assert f"TFJob genlab/{name}: Running" in log and f"TFJob genlab/{name} succeeded" in log
+    assert (cluster.pvc_dir / name / "model" / "model.json").is_file()
+    assert json.loads((run.model_dir / "model.json").read_text())["steps"] == 6
+    model_meta = run.output()["artifacts"]["model"]["artifacts"][0]["metadata"]
+    assert model_meta["steps"] == 6 and model_meta["workers"] == 2
+    assert not cluster.store.unhandled, cluster.store.unhandled
+
+
+def test_a_misspelt_field_is_refused_by_the_api(cluster):
+    body = {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": {"name": "typo"},
+        "spec": {
+            "tfReplicaSpecs": {
+                "Worker": {
+                    "replicas": 1,
+                    "restartPolicy": "OnFailure",
+                    "template": {
+                        "spec": {"containers": [{"name": "tensorflow", "image": IMAGE, "comand": ["python"]}]}
+                    },
+                }
+            }
+        },
+    }
+    with pytest.raises(k8s.ApiException) as e:
+        api(cluster, "genlab-pipeline").create_namespaced_custom_object(
+            "kubeflow.org", "v1", "genlab", "tfjobs", body
+        )
+    assert e.value.status == 422
+    assert 'containers[0]: unknown field "comand"' in e.value.body
+    assert not cluster.store.tfjobs
+
+
+def test_a_killed_worker_restarts_and_resumes_from_its_checkpoint(cluster, run_train):
+    steps = 24  # dcgan_tiny checkpoints every 3 steps
+    run = run_train(cluster, steps=steps)
+    killed = {}
+
+    def kill_worker_1_after_a_checkpoint():
+        def ready():
+            jobs = list(cluster.store.tfjobs)
+            if not jobs:
+                return None
+            name = jobs[0][1]
+            ckpts = sorted((cluster.pvc_dir / name / "model" / "checkpoints").glob("ckpt-*.index"))
+            pid = cluster.kubelet.pid(cluster.namespace, f"{name}-worker-1")
+            return (name, ckpts[-1].name, pid) if ckpts and pid else None
+
+        name, ckpt, pid = cluster.wait_for(
+            "a checkpoint while worker 1 runs", ready, timeout_s=180, poll_s=0.02
+        )
+        killed.update(name=name, checkpoint=ckpt, pid=pid)
+        os.kill(pid, signal.SIGKILL)
+
+    watcher = threading.Thread(target=kill_worker_1_after_a_checkpoint, daemon=True)
+    watcher.start()
+    code = run.wait(timeout_s=300)
+    watcher.join(timeout=5)
+    log = run.log()
+    assert killed, f"the kill never happened:\n{log[-3000:]}"
+    assert code == 0, f"train step failed ({code}):\n{log[-6000:]}\noperator: {cluster.operator.events}"
+
+    name = killed["name"]
+    (w1,) = [p for p in cluster.pods(name) if p["metadata"]["name"].endswith("-worker-1")]
+    status = w1["status"]["containerStatuses"][0]
+    assert status["restartCount"] >= 1
+    assert status["lastState"]["terminated"]["exitCode"] == 137  # 128 + SIGKILL, as a kubelet reports it
+    assert worker_log(cluster, f"{name}-worker-1", previous=True), "the killed run's log is kept"
+    after = worker_log(cluster, f"{name}-worker-1")
+    resumed = [int(s) for s in re.findall(r"resumed from \S+ckpt-\d+ at step (\d+)", after)]
+    assert resumed and resumed[0] >= int(re.search(r"ckpt-(\d+)", killed["checkpoint"]).group(1)), after[
+        -2000:
+    ]
+    assert [d["steps"] for d in done_lines(after)] == [steps], after[-2000:]
+    assert json.loads((run.model_dir / "model.json").read_text())["steps"] == steps
+
+
+def test_a_failing_worker_log_tail_is_in_the_step_error(cluster, run_train, dataset, tmp_path, compiled):
+    import shutil
+
+    broken = tmp_path / "broken-dataset"
+    shutil.copytree(dataset, broken)
+    for shard in broken.rglob("*.tfrecord*"):
+        shard.write_bytes(shard.read_bytes()[:100])  # a truncated record: TensorFlow's DataLossError
+    config = json.loads(compiled.parameters({})["config_json"])
+    config["train"]["max_restarts"] = 1  # the TFJob's backoffLimit
+    run = run_train(cluster, dataset=broken, config_json=json.dumps(config))
+    code = run.wait()
+    log = run.log()
+    assert code != 0, log[-3000:]
+    assert "Traceback" not in log.split("error:", 1)[-1].split("\n", 1)[0]
+    error = log[log.index("error: ") :] if "error: " in log else ""
+    assert "has failed because it has reached the specified backoff limit" in error, log[-4000:]
+    assert re.search(r"DataLossError|corrupted record|truncated", error), error[-3000:]
+    cluster.wait_for("the failed job's processes to end", lambda: not cluster.live_processes(), timeout_s=30)
+
+
+def test_cancelling_the_step_deletes_the_tfjob_and_its_processes(cluster, run_train):
+    run = run_train(cluster, steps=2000)
+
+    def training():
+        jobs = list(cluster.store.tfjobs)
+        if not jobs:
+            return None
+        name = jobs[0][1]
+        pods = cluster.pods(name)
+        return name if len(pods) == 2 and all(p["status"]["phase"] == "Running" for p in pods) else None
+
+    name = cluster.wait_for("both workers running", training, timeout_s=120)
+    time.sleep(1.0)
+    # KFP cancels a run by deleting the step's pod: the container gets SIGTERM (Argo's emissary
+    # passes it on to the process group it started).
+    os.killpg(run.proc.pid, signal.SIGTERM)
+    code = run.wait(timeout_s=60)
+    log = run.log()
+    assert code != 0
+    assert name in cluster.store.deleted, f"TFJob {name} was not deleted:\n{log[-3000:]}"
+    assert (cluster.namespace, name) not in cluster.store.tfjobs
+    cluster.wait_for(
+        "the workers to be gone", lambda: not cluster.live_processes() and not cluster.pods(name), 30
+    )
+
+
+def test_a_service_account_without_the_role_gets_one_clear_403(cluster, run_train):
+    run = run_train(cluster, service_account="default")
+    code = run.wait()
+    log = run.log()
+    assert code != 0
+    errors = [line for line in log.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, log[-3000:]
+    assert "403" in errors[0] and "genlab-pipeline" in errors[0] and "k8s/base/rbac.yaml" in errors[0], errors
+    assert "Traceback" not in log, log[-3000:]
+    assert not cluster.store.tfjobs and not cluster.pods()
+    denied = [r for r in cluster.store.requests if r.startswith("default ")]
+    assert denied, cluster.store.requests
