@@ -66,9 +66,20 @@ def train_model(
     gpus_per_worker: int,
     steps: int,
     launcher: str,
+    trainer_image: str = "",
+    trainer_gpu_image: str = "",
     launcher_options: dict | None = None,
 ) -> dict:
+    """Train with ``launcher`` (``local``, ``tfjob`` or ``auto``).
+
+    ``auto`` is resolved first, then that launcher's options are built from the config:
+    ``train.max_restarts`` for both (the TFJob's ``backoffLimit``), and for a TFJob the
+    ``cluster`` section and the image: ``trainer_gpu_image`` when workers get GPUs, else
+    ``trainer_image``, both fixed when the pipeline was compiled ("" = this process's
+    ``genlab.images``).
+    """
     from genlab.launch import TrainJob, get_launcher
+    from genlab.launch.base import resolve_launcher, unique_name
 
     exp = with_overrides(config_json, workers=workers, gpus_per_worker=gpus_per_worker, steps=steps)
     job = TrainJob(
@@ -77,21 +88,19 @@ def train_model(
         model_uri=model_path,
         workers=exp.train.workers,
         gpus_per_worker=exp.train.gpus_per_worker,
-        name=_job_name(exp.name),
+        name=unique_name(exp.name),
     )
-    options = dict(launcher_options or {})
-    if launcher in ("local", "auto") and "max_restarts" not in options:
-        options["max_restarts"] = exp.train.max_restarts
-    get_launcher(launcher, **options).run(job)
+    kind = resolve_launcher(launcher)
+    options = {"max_restarts": exp.train.max_restarts}
+    if kind == "tfjob":
+        options["cluster"] = exp.cluster
+        image = trainer_gpu_image if exp.train.gpus_per_worker > 0 else trainer_image
+        if image:
+            options["image"] = image
+    options.update(launcher_options or {})
+    get_launcher(kind, **options).run(job)
     meta = io.read_json(io.join(model_path, "model.json"))
     return {"family": meta["family"], "steps": meta["steps"], "workers": exp.train.workers}
-
-
-def _job_name(name: str) -> str:
-    import time
-
-    safe = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
-    return f"{safe[:40]}-{int(time.time())}"
 
 
 @user_errors_exit

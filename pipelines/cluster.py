@@ -17,17 +17,20 @@ from __future__ import annotations
 
 from kfp import dsl, kubernetes
 
+from genlab.launch.paths import DEFAULT_MOUNT_PATH
+
 STEPS = ("prepare", "train", "evaluate", "generate")
 PVC_NAME = "genlab-data"
-MOUNT_PATH = "/mnt/genlab"
+MOUNT_PATH = DEFAULT_MOUNT_PATH  # the launcher stages TFJob data under the same path
 POOL_LABEL = "genlab.io/pool"
 
-# (cpu request, memory request = limit) of the step's own pod.
+# (cpu request, memory request = limit) of the step's own pod: small, so a laptop kind cluster
+# schedules them. The TFJob's workers are sized by the config's ``cluster`` section instead.
 RESOURCES = {
-    "prepare": ("1", "4Gi"),
-    "train": ("500m", "2Gi"),  # waits for the TFJob; copies data/model to and from the PVC
-    "evaluate": ("2", "8Gi"),  # feature extractor for FID/KID
-    "generate": ("1", "4Gi"),
+    "prepare": ("500m", "2Gi"),  # Fashion-MNIST decoded in memory while sharding
+    "train": ("250m", "1Gi"),  # waits for the TFJob; copies data/model to and from the PVC
+    "evaluate": ("1", "2Gi"),  # a small feature classifier for FID/KID on the test split
+    "generate": ("500m", "2Gi"),
 }
 
 # The downward API values genlab.launch.tfjob reads (owner reference of the TFJob).

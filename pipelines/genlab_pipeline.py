@@ -5,6 +5,11 @@
 ``build_pipeline(exp)`` bakes a preset's config in as the default of ``config_json``; the few
 parameters people change most (workers, GPUs, steps, launcher) are pipeline parameters too.
 The same function is compiled to IR YAML for a cluster and run by ``kfp.local`` on a laptop.
+
+Images are chosen when the pipeline is built (``genlab.images``, honouring
+``GENLAB_IMAGE_REGISTRY`` then): every step runs the trainer image, and the TFJob's replicas get
+it through the ``trainer_image`` / ``trainer_gpu_image`` parameters, so the step pod, where that
+variable is unset, never picks an image itself.
 """
 
 import json
@@ -17,7 +22,12 @@ from kfp import compiler, dsl, local
 from kfp.dsl import HTML
 
 from components import evaluate_model, generate_samples, prepare_data, train_model
+from genlab.images import trainer_image
 from pipelines.cluster import configure_step
+
+# The prepare step downloads the dataset: a transient failure is retried by KFP too.
+PREPARE_RETRIES = 3
+PREPARE_BACKOFF = "30s"
 
 
 def pipeline_name(exp) -> str:
@@ -25,6 +35,8 @@ def pipeline_name(exp) -> str:
 
 
 def build_pipeline(exp):
+    step_image, cpu_image, gpu_image = trainer_image(), trainer_image(False), trainer_image(True)
+
     @dsl.pipeline(
         name=pipeline_name(exp),
         description=f"genlab {exp.model.family} on {exp.data.dataset}: prepare -> train -> evaluate -> generate",
@@ -35,8 +47,11 @@ def build_pipeline(exp):
         gpus_per_worker: int = exp.train.gpus_per_worker,
         steps: int = 0,
         launcher: str = "auto",
+        trainer_image: str = cpu_image,
+        trainer_gpu_image: str = gpu_image,
     ) -> HTML:
         prep = prepare_data(config_json=config_json).set_display_name("prepare data")
+        prep.set_retry(num_retries=PREPARE_RETRIES, backoff_duration=PREPARE_BACKOFF, backoff_factor=2.0)
         train = train_model(
             config_json=config_json,
             dataset=prep.outputs["dataset"],
@@ -44,6 +59,8 @@ def build_pipeline(exp):
             gpus_per_worker=gpus_per_worker,
             steps=steps,
             launcher=launcher,
+            trainer_image=trainer_image,
+            trainer_gpu_image=trainer_gpu_image,
         ).set_display_name("train (distributed)")
         train.set_caching_options(False)  # a re-run trains again (and resumes from checkpoints)
         evaluation = evaluate_model(
@@ -56,6 +73,7 @@ def build_pipeline(exp):
             metrics=evaluation.outputs["metrics"],
         ).set_display_name("generate samples")
         for task, step in ((prep, "prepare"), (train, "train"), (evaluation, "evaluate"), (gen, "generate")):
+            task.set_container_image(step_image)  # the registry of build time, not of import time
             configure_step(task, step, exp.train.gpus_per_worker)
         return gen.outputs["report"]
 

@@ -46,6 +46,8 @@ def test_component_interfaces():
         "gpus_per_worker": "Integer",
         "steps": "Integer",
         "launcher": "String",
+        "trainer_image": "String",
+        "trainer_gpu_image": "String",
     }
     assert outs == {"model": "system.Model@0.0.1"}
     assert io_names(evaluate_model)[1] == {"metrics": "system.Metrics@0.0.1"}

@@ -25,7 +25,15 @@ def test_preset_compiles(compiled, name):
     assert spec["pipelineInfo"]["name"] == "genlab-" + name.replace("_", "-")
     assert sorted(spec["root"]["dag"]["tasks"]) == sorted(STEPS)
     params = spec["root"]["inputDefinitions"]["parameters"]
-    assert set(params) == {"config_json", "workers", "gpus_per_worker", "steps", "launcher"}
+    assert set(params) == {
+        "config_json",
+        "workers",
+        "gpus_per_worker",
+        "steps",
+        "launcher",
+        "trainer_image",
+        "trainer_gpu_image",
+    }
     exp = config.load(name)
     assert config.from_json(params["config_json"]["defaultValue"]) == exp
     assert params["workers"]["defaultValue"] == exp.train.workers

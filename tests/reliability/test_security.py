@@ -114,7 +114,15 @@ def test_compiled_pipeline_parameters_and_executors_hold_no_credentials(tmp_path
     assert not SECRET_VALUE.search(text)
     docs = [d for d in yaml.safe_load_all(text) if d]
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
-    assert set(params) == {"config_json", "workers", "gpus_per_worker", "steps", "launcher"}
+    assert set(params) == {
+        "config_json",
+        "workers",
+        "gpus_per_worker",
+        "steps",
+        "launcher",
+        "trainer_image",
+        "trainer_gpu_image",
+    }
     for key, _ in keys_and_strings(json.loads(params["config_json"]["defaultValue"])):
         assert not SECRET_NAME.search(key), key
     for key, value in keys_and_strings(docs):
