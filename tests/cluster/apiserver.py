@@ -108,6 +108,11 @@ def make_tls(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def parse_bool(value: str | None) -> bool:
+    """A boolean query parameter as the API server reads it (Go strconv.ParseBool)."""
+    return (value or "false") in ("1", "t", "T", "TRUE", "true", "True")
+
+
 def _selector_matches(selector: str, labels: dict) -> bool:
     for term in filter(None, (t.strip() for t in selector.split(","))):
         if "!=" in term:
@@ -286,7 +291,7 @@ class ApiServer:
         names = [c["name"] for c in pod["spec"]["containers"]]
         if container and container not in names:
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
-        previous = query.get("previous") == "true"
+        previous = parse_bool(query.get("previous"))
         got = self.kubelet.log(ns, name, previous=previous)
         if got is None:
             which = "previous terminated container" if previous else "container"
@@ -295,7 +300,7 @@ class ApiServer:
         if "tailLines" in query:
             lines = text.splitlines(keepends=True)
             text = "".join(lines[-int(query["tailLines"]) :]) if int(query["tailLines"]) > 0 else ""
-        return 200, text, running and query.get("follow") == "true"
+        return 200, text, running and parse_bool(query.get("follow"))
 
     # ----------------------------------------------------------------- HTTP
     def _handler(server):  # noqa: N805 - closes over the ApiServer
@@ -312,8 +317,8 @@ class ApiServer:
                 self.wfile.write(data)
 
             def _identity(self) -> tuple[str, str]:
-                auth = self.headers.get("Authorization", "")
-                token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+                scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+                token = token.strip() if scheme.lower() == "bearer" else ""  # the scheme is case-insensitive
                 identity = server.tokens.get(token)
                 if identity is None:
                     raise ApiError(401, "Unauthorized", "Unauthorized")

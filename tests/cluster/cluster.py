@@ -16,6 +16,7 @@ from tests.cluster.apiserver import ApiServer, Store, make_tls
 from tests.cluster.kubelet import Kubelet
 from tests.cluster.operator import Operator
 from tests.cluster.rbac import RBAC
+from tests.cluster.step_pod import image_env
 
 NAMESPACE = "genlab"
 PVC = "genlab-data"  # k8s/base/pvc.yaml
@@ -29,15 +30,9 @@ class FakeCluster:
         self.pvc_dir.mkdir(parents=True, exist_ok=True)
         self.cert, self.key = make_tls(root / "tls")
         self.store = Store(namespaces=(namespace,))
-        # A container sees its image's environment, not the test's: PATH and HOME only.
-        venv_bin = str(Path(sys.executable).parent)
-        base_env = {
-            "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(root / "home"),
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        self.kubelet = Kubelet(root / "kubelet", {PVC: self.pvc_dir}, sys.executable, base_env)
+        self.kubelet = Kubelet(
+            root / "kubelet", {PVC: self.pvc_dir}, sys.executable, self.container_env(root)
+        )
         self.kubelet.on_removed = self._pod_removed
         self.operator = Operator(self.store, self.kubelet)
         self.tokens: dict[str, tuple[str, str]] = {}
@@ -72,6 +67,16 @@ class FakeCluster:
         (folder / "namespace").write_text(self.namespace)
         (folder / "ca.crt").write_bytes(self.cert.read_bytes())
         return folder
+
+    @staticmethod
+    def container_env(home: Path) -> dict[str, str]:
+        """What a container of the trainer image starts with (not the test's environment)."""
+        return {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",  # python3 = this venv's
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            **image_env(),
+        }
 
     def pod_env(self) -> dict[str, str]:
         """The variables Kubernetes sets in every pod for the API service."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,18 +69,44 @@ def cluster(tmp_path):
     assert not leftover, f"container processes outlived the cluster: {leftover}"
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 @dataclass
 class StepRun:
-    proc: object
+    proc: subprocess.Popen
     log_path: Path
     output_file: Path
     model_dir: Path
 
     def wait(self, timeout_s: float = 240) -> int:
+        """The container's exit code, once every process it started has ended.
+
+        KFP's ``sh -ec`` wrapper does not exec python (dash stays the parent), so a signal to the
+        process group ends ``sh`` at once while python may still be handling it.
+        """
+        deadline = time.monotonic() + timeout_s
         try:
-            return self.proc.wait(timeout=timeout_s)
-        except Exception:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            code = self.proc.wait(timeout=timeout_s)
+            while group_alive(self.proc.pid):
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+                time.sleep(0.05)
+            return code
+        except (TimeoutError, subprocess.TimeoutExpired):
+            kill_group(self.proc.pid)
             self.proc.wait()
             raise AssertionError(
                 f"the train step did not finish in {timeout_s}s:\n{self.log()[-4000:]}"
@@ -97,21 +124,19 @@ def run_train(tmp_path, compiled, dataset):
     """Start the compiled train step as a pod of ``cluster`` would run it; returns a StepRun."""
     runs = []
 
-    def start(cluster: FakeCluster, service_account: str = "genlab-pipeline", **params) -> StepRun:
+    def start(cluster: FakeCluster, service_account: str = "genlab-pipeline", data: Path = dataset, **params):
         work = tmp_path / f"step-{len(runs)}"
         work.mkdir()
         model_dir = work / "outputs" / "model"  # KFP's local path of the output artifact
         output_file = work / "outputs" / "executor_output.json"
         executor_input = compiled.executor_input(
-            compiled.parameters(params), {"dataset": str(dataset)}, {"model": str(model_dir)}, output_file
+            compiled.parameters(params), {"dataset": str(data)}, {"model": str(model_dir)}, output_file
         )
         mounts = compiled.pvc_mounts()
         assert mounts == {"genlab-data": "/mnt/genlab"}, mounts  # what the IR asks for
         pod_meta = {**STEP_POD, "namespace": cluster.namespace}
         env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(work),
-            "LANG": "C.UTF-8",
+            **cluster.container_env(work),
             **cluster.pod_env(),
             **compiled.field_env(pod_meta),
             SA_DIR_ENV: str(cluster.service_account_dir(service_account)),
@@ -124,6 +149,5 @@ def run_train(tmp_path, compiled, dataset):
 
     yield start
     for run in runs:
-        if run.proc.poll() is None:
-            os.killpg(run.proc.pid, signal.SIGKILL)
-            run.proc.wait()
+        kill_group(run.proc.pid)
+        run.proc.wait()

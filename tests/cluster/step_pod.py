@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import uuid
@@ -25,6 +26,15 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def image_env(dockerfile: Path = REPO / "images" / "trainer.Dockerfile") -> dict[str, str]:
+    """The ``ENV`` of the trainer image: what every container of it starts with."""
+    env, lines = {}, dockerfile.read_text().replace("\\\n", " ").splitlines()
+    for line in lines:
+        if line.startswith("ENV "):
+            env.update(pair.split("=", 1) for pair in shlex.split(line[4:]) if "=" in pair)
+    return env
 
 
 def compile_pipeline(preset: str, out: Path, registry: str, sets: list[str] = ()) -> Path:

@@ -55,12 +55,68 @@ def api(cluster, service_account: str) -> k8s.CustomObjectsApi:
     return k8s.CustomObjectsApi(k8s.ApiClient(cfg))
 
 
-def test_train_step_runs_as_a_tfjob_with_launcher_auto(cluster, run_train, compiled):
+def test_a_misspelt_field_is_refused_by_the_api(cluster):
+    body = {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": {"name": "typo"},
+        "spec": {
+            "tfReplicaSpecs": {
+                "Worker": {
+                    "replicas": 1,
+                    "restartPolicy": "OnFailure",
+                    "template": {
+                        "spec": {"containers": [{"name": "tensorflow", "image": IMAGE, "comand": ["python"]}]}
+                    },
+                }
+            }
+        },
+    }
+    with pytest.raises(k8s.ApiException) as e:
+        api(cluster, "genlab-pipeline").create_namespaced_custom_object(
+            "kubeflow.org", "v1", "genlab", "tfjobs", body
+        )
+    assert e.value.status == 422
+    assert 'containers[0]: unknown field "comand"' in json.loads(e.value.body)["message"]
+    assert not cluster.store.tfjobs
+
+
+def kill_worker_after_a_checkpoint(cluster, index: int, record: dict) -> threading.Thread:
+    """From a thread: SIGKILL worker ``index``'s container once the chief has written a checkpoint."""
+
+    def ready():
+        jobs = list(cluster.store.tfjobs)
+        if not jobs:
+            return None
+        name = jobs[0][1]
+        ckpts = sorted((cluster.pvc_dir / name / "model" / "checkpoints").glob("ckpt-*.index"))
+        pid = cluster.kubelet.pid(cluster.namespace, f"{name}-worker-{index}")
+        return (name, ckpts[-1].name, pid) if ckpts and pid else None
+
+    def watch():
+        name, ckpt, pid = cluster.wait_for(
+            "a checkpoint while the worker runs", ready, timeout_s=240, poll_s=0.02
+        )
+        record.update(name=name, checkpoint=int(re.search(r"ckpt-(\d+)", ckpt).group(1)), pid=pid)
+        os.kill(pid, signal.SIGKILL)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_compiled_train_step_runs_a_tfjob_that_survives_a_killed_worker(cluster, run_train, compiled):
+    """launcher=auto in a pod -> a TFJob; worker 1 is SIGKILLed mid-run; the step still succeeds."""
     assert compiled.parameters({})["launcher"] == "auto"  # the pipeline default, not overridden here
     assert compiled.image == IMAGE
-    run = run_train(cluster)
-    code = run.wait()
+    steps = 30  # dcgan_tiny checkpoints every 3 steps
+    run = run_train(cluster, steps=steps)
+    killed: dict = {}
+    watcher = kill_worker_after_a_checkpoint(cluster, 1, killed)
+    code = run.wait(timeout_s=400)
+    watcher.join(timeout=5)
     log = run.log()
+    assert killed, f"the kill never happened:\n{log[-3000:]}"
     assert code == 0, f"train step failed ({code}):\n{log[-6000:]}\noperator: {cluster.operator.events}"
 
     body = the_tfjob(cluster)
@@ -93,88 +149,46 @@ def test_train_step_runs_as_a_tfjob_with_launcher_auto(cluster, run_train, compi
         assert tf_config["cluster"] == {"worker": [f"{name}-worker-{j}.genlab.svc:2222" for j in range(2)]}
         assert tf_config["task"] == {"type": "worker", "index": i}
         text = worker_log(cluster, pod["metadata"]["name"])
-        assert "2 workers, strategy MultiWorkerMirroredStrategy" in text, text[-2000:]
-        assert [d["workers"] for d in done_lines(text)] == [2], text[-2000:]
+        assert "(global batch 32, 2 workers, strategy" in text, text[-2000:]
+        # The restarted run resumed from the chief's checkpoint and trained to the same final step.
+        resumed = [int(s) for s in re.findall(r"resumed from \S+ckpt-\d+ at step (\d+)", text)]
+        if i == 1:
+            assert resumed and resumed[0] >= killed["checkpoint"], text[-2000:]
+        assert [(d["workers"], d["steps"]) for d in done_lines(text)] == [(2, steps)], text[-2000:]
+
+    # The kubelet restarted the killed container in place (restartPolicy OnFailure).
+    w1 = pods[1]["status"]["containerStatuses"][0]
+    assert w1["restartCount"] >= 1
+    assert w1["lastState"]["terminated"]["exitCode"] == 137  # 128 + SIGKILL
+    assert killed["pid"] not in cluster.live_processes()
 
     # The job as the operator reported it, and the model back through the PVC.
     status = cluster.store.tfjobs[(cluster.namespace, name)]["status"]
     assert [c["type"] for c in status["conditions"] if c["status"] == "True"][-1] == "Succeeded"
     assert f"TFJob genlab/{name}: Running" in log and f"TFJob genlab/{name} succeeded" in log
     assert (cluster.pvc_dir / name / "model" / "model.json").is_file()
-    assert json.loads((run.model_dir / "model.json").read_text())["steps"] == 6
+    assert json.loads((run.model_dir / "model.json").read_text())["steps"] == steps
     model_meta = run.output()["artifacts"]["model"]["artifacts"][0]["metadata"]
-    assert model_meta["steps"] == 6 and model_meta["workers"] == 2
+    assert model_meta["steps"] == steps and model_meta["workers"] == 2
     assert not cluster.store.unhandled, cluster.store.unhandled
 
-
-def test_a_misspelt_field_is_refused_by_the_api(cluster):
-    body = {
-        "apiVersion": "kubeflow.org/v1",
-        "kind": "TFJob",
-        "metadata": {"name": "typo"},
-        "spec": {
-            "tfReplicaSpecs": {
-                "Worker": {
-                    "replicas": 1,
-                    "restartPolicy": "OnFailure",
-                    "template": {
-                        "spec": {"containers": [{"name": "tensorflow", "image": IMAGE, "comand": ["python"]}]}
-                    },
-                }
-            }
-        },
-    }
+    # The same body with one field misspelt is refused (the strict schema sees what the SDK sent).
+    typo = json.loads(json.dumps(body))
+    typo["metadata"]["name"] += "-typo"
+    typo["spec"]["tfReplicaSpecs"]["Worker"]["restartpolicy"] = typo["spec"]["tfReplicaSpecs"]["Worker"].pop(
+        "restartPolicy"
+    )
     with pytest.raises(k8s.ApiException) as e:
         api(cluster, "genlab-pipeline").create_namespaced_custom_object(
-            "kubeflow.org", "v1", "genlab", "tfjobs", body
+            "kubeflow.org", "v1", "genlab", "tfjobs", typo
         )
-    assert e.value.status == 422
-    assert 'containers[0]: unknown field "comand"' in e.value.body
-    assert not cluster.store.tfjobs
+    assert e.value.status == 422 and 'unknown field "restartpolicy"' in json.loads(e.value.body)["message"]
 
 
-def test_a_killed_worker_restarts_and_resumes_from_its_checkpoint(cluster, run_train):
-    steps = 24  # dcgan_tiny checkpoints every 3 steps
-    run = run_train(cluster, steps=steps)
-    killed = {}
-
-    def kill_worker_1_after_a_checkpoint():
-        def ready():
-            jobs = list(cluster.store.tfjobs)
-            if not jobs:
-                return None
-            name = jobs[0][1]
-            ckpts = sorted((cluster.pvc_dir / name / "model" / "checkpoints").glob("ckpt-*.index"))
-            pid = cluster.kubelet.pid(cluster.namespace, f"{name}-worker-1")
-            return (name, ckpts[-1].name, pid) if ckpts and pid else None
-
-        name, ckpt, pid = cluster.wait_for(
-            "a checkpoint while worker 1 runs", ready, timeout_s=180, poll_s=0.02
-        )
-        killed.update(name=name, checkpoint=ckpt, pid=pid)
-        os.kill(pid, signal.SIGKILL)
-
-    watcher = threading.Thread(target=kill_worker_1_after_a_checkpoint, daemon=True)
-    watcher.start()
-    code = run.wait(timeout_s=300)
-    watcher.join(timeout=5)
-    log = run.log()
-    assert killed, f"the kill never happened:\n{log[-3000:]}"
-    assert code == 0, f"train step failed ({code}):\n{log[-6000:]}\noperator: {cluster.operator.events}"
-
-    name = killed["name"]
-    (w1,) = [p for p in cluster.pods(name) if p["metadata"]["name"].endswith("-worker-1")]
-    status = w1["status"]["containerStatuses"][0]
-    assert status["restartCount"] >= 1
-    assert status["lastState"]["terminated"]["exitCode"] == 137  # 128 + SIGKILL, as a kubelet reports it
-    assert worker_log(cluster, f"{name}-worker-1", previous=True), "the killed run's log is kept"
-    after = worker_log(cluster, f"{name}-worker-1")
-    resumed = [int(s) for s in re.findall(r"resumed from \S+ckpt-\d+ at step (\d+)", after)]
-    assert resumed and resumed[0] >= int(re.search(r"ckpt-(\d+)", killed["checkpoint"]).group(1)), after[
-        -2000:
-    ]
-    assert [d["steps"] for d in done_lines(after)] == [steps], after[-2000:]
-    assert json.loads((run.model_dir / "model.json").read_text())["steps"] == steps
+def step_error(log: str) -> str:
+    """The step's one error message (printed last, from ``error: `` to the end)."""
+    at = log.rfind("\nerror: ")
+    return log[at + 1 :] if at >= 0 else ""
 
 
 def test_a_failing_worker_log_tail_is_in_the_step_error(cluster, run_train, dataset, tmp_path, compiled):
@@ -185,13 +199,12 @@ def test_a_failing_worker_log_tail_is_in_the_step_error(cluster, run_train, data
     for shard in broken.rglob("*.tfrecord*"):
         shard.write_bytes(shard.read_bytes()[:100])  # a truncated record: TensorFlow's DataLossError
     config = json.loads(compiled.parameters({})["config_json"])
-    config["train"]["max_restarts"] = 1  # the TFJob's backoffLimit
-    run = run_train(cluster, dataset=broken, config_json=json.dumps(config))
+    config["train"]["max_restarts"] = 0  # the TFJob's backoffLimit: the first restart fails the job
+    run = run_train(cluster, data=broken, config_json=json.dumps(config))
     code = run.wait()
     log = run.log()
     assert code != 0, log[-3000:]
-    assert "Traceback" not in log.split("error:", 1)[-1].split("\n", 1)[0]
-    error = log[log.index("error: ") :] if "error: " in log else ""
+    error = step_error(log)
     assert "has failed because it has reached the specified backoff limit" in error, log[-4000:]
     assert re.search(r"DataLossError|corrupted record|truncated", error), error[-3000:]
     cluster.wait_for("the failed job's processes to end", lambda: not cluster.live_processes(), timeout_s=30)
