@@ -185,16 +185,19 @@ class ClusterConfig:
     limit and a toleration for the ``nvidia.com/gpu`` taint of GPU node pools.
     """
 
-    cpu: str = "1"  # CPU request per worker
-    memory: str = "4Gi"  # memory request per worker
-    cpu_limit: str = ""  # "" = no CPU limit (a limit throttles; the request schedules)
-    memory_limit: str = ""  # "" = the memory request (a worker past it is OOM-killed, not its node)
+    # Kubernetes quantities; a YAML number (``cpu: 2``) is kept as its string.
+    cpu: str | int = "1"  # CPU request per worker
+    memory: str | int = "4Gi"  # memory request per worker
+    cpu_limit: str | int = ""  # "" = no CPU limit (a limit throttles; the request schedules)
+    memory_limit: str | int = ""  # "" = the memory request (a worker past it is OOM-killed, not its node)
     labels: dict[str, str] = field(default_factory=dict)  # extra pod labels
     node_selector: dict[str, str] = field(default_factory=dict)  # for CPU workers
     gpu_node_selector: dict[str, str] = field(default_factory=lambda: {"genlab.io/pool": "gpu"})
     tolerations: tuple[Toleration, ...] = ()
 
     def __post_init__(self):
+        for name in ("cpu", "memory", "cpu_limit", "memory_limit"):
+            object.__setattr__(self, name, str(getattr(self, name)))
         cpu = _quantity(self.cpu, "cluster.cpu", "'500m' or '2'")
         memory = _quantity(self.memory, "cluster.memory", "'1536Mi' or '4Gi'")
         if self.cpu_limit and _quantity(self.cpu_limit, "cluster.cpu_limit", "'2'") < cpu:

@@ -25,8 +25,9 @@ from components import evaluate_model, generate_samples, prepare_data, train_mod
 from genlab.images import trainer_image
 from pipelines.cluster import configure_step
 
-# The prepare step downloads the dataset: a transient failure is retried by KFP too.
-PREPARE_RETRIES = 3
+# The prepare step downloads the dataset: on a cluster KFP retries a failed attempt (a node
+# lost, a download that outlasted the source's own retries) after 30 s, then 60 s.
+PREPARE_RETRIES = 2
 PREPARE_BACKOFF = "30s"
 
 
@@ -34,7 +35,9 @@ def pipeline_name(exp) -> str:
     return "genlab-" + exp.name.replace("_", "-").lower()
 
 
-def build_pipeline(exp):
+def build_pipeline(exp, *, retry_prepare: bool = True):
+    """The pipeline for ``exp``. ``retry_prepare=False`` for kfp.local, which honours
+    ``set_retry`` too and would wait out the backoff before reporting a bad config."""
     step_image, cpu_image, gpu_image = trainer_image(), trainer_image(False), trainer_image(True)
 
     @dsl.pipeline(
@@ -51,7 +54,8 @@ def build_pipeline(exp):
         trainer_gpu_image: str = gpu_image,
     ) -> HTML:
         prep = prepare_data(config_json=config_json).set_display_name("prepare data")
-        prep.set_retry(num_retries=PREPARE_RETRIES, backoff_duration=PREPARE_BACKOFF, backoff_factor=2.0)
+        if retry_prepare:
+            prep.set_retry(num_retries=PREPARE_RETRIES, backoff_duration=PREPARE_BACKOFF, backoff_factor=2.0)
         train = train_model(
             config_json=config_json,
             dataset=prep.outputs["dataset"],
@@ -106,7 +110,7 @@ def run_local(exp, runs_dir="runs", *, workers: int = 0, steps: int = 0) -> "Loc
         runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(runs_dir), raise_on_error=True
     )
     t0 = time.time()
-    pipeline = build_pipeline(exp)
+    pipeline = build_pipeline(exp, retry_prepare=False)
     with warnings.catch_warnings():
         # The CPU/memory requests and display names are for a cluster; kfp.local warns per task.
         warnings.filterwarnings(

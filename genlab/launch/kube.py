@@ -43,13 +43,20 @@ def api_client(
         return k8s.ApiClient(configuration)
     cfg = k8s.Configuration()
     token, ca = service_account_file("token"), service_account_file("ca.crt")
-    if kubeconfig is None and in_cluster() and os.path.exists(token):
-        try:
-            # The client's own loader, given our paths (load_incluster_config() has them fixed).
-            InClusterConfigLoader(token_filename=token, cert_filename=ca).load_and_set(cfg)
-        except k8s_config.ConfigException as e:
-            raise ClusterError(f"in-cluster Kubernetes config ({token}, {ca}): {e}") from None
-        return k8s.ApiClient(cfg)
+    if kubeconfig is None and in_cluster():
+        if os.path.exists(token):
+            try:
+                # The client's own loader, given our paths (load_incluster_config() has them fixed).
+                InClusterConfigLoader(token_filename=token, cert_filename=ca).load_and_set(cfg)
+            except k8s_config.ConfigException as e:
+                raise ClusterError(f"in-cluster Kubernetes config ({token}, {ca}): {e}") from None
+            return k8s.ApiClient(cfg)
+        if not os.environ.get("KUBECONFIG"):
+            raise ClusterError(
+                f"running in a pod (KUBERNETES_SERVICE_HOST is set) but its service-account token "
+                f"{token} is missing: run the step with a service account whose token is mounted "
+                "(automountServiceAccountToken), or set KUBECONFIG"
+            )
     path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config"
     path = os.path.expanduser(path)
     if not os.path.exists(path):

@@ -44,7 +44,7 @@ def k8s_name(name: str, max_len: int = NAME_MAX) -> str:
     if len(out) > max_len:
         tail = out[-SUFFIX_LEN:]
         out = out[: max_len - len(tail)].rstrip("-") + tail
-    out = re.sub(r"-{2,}", "-", out).rstrip("-")
+    out = out.rstrip("-")
     if not out:
         raise LaunchError(f"TFJob name: {name!r} has no letters to make a Kubernetes name from")
     return out

@@ -450,3 +450,11 @@ def test_train_step_with_launcher_auto_in_a_pod(serve, tmp_path, monkeypatch, id
         str(mnt) + "/auto-in-a-pod-"
     )
     assert json.loads((model / "model.json").read_text())["steps"] == 2  # copied back from the PVC
+
+
+def test_a_pod_without_its_token_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("GENLAB_SERVICE_ACCOUNT_DIR", str(tmp_path / "no-sa"))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    with pytest.raises(ClusterError, match=r"running in a pod .* token .*no-sa/token is missing"):
+        api_client()

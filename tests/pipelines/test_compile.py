@@ -13,7 +13,7 @@ STEPS = ["prepare-data", "train-model", "evaluate-model", "generate-samples"]
 def compiled(tmp_path_factory):
     out = tmp_path_factory.mktemp("compiled")
     return {
-        name: yaml.safe_load_all(compile_pipeline(config.load(name), out / f"{name}.yaml").read_text())
+        name: list(yaml.safe_load_all(compile_pipeline(config.load(name), out / f"{name}.yaml").read_text()))
         for name in config.preset_names()
     }
 
@@ -51,3 +51,92 @@ def test_preset_compiles(compiled, name):
         assert executor["nodeSelector"]["labels"] == {"genlab.io/pool": "cpu"}
     resources = spec["deploymentSpec"]["executors"]["exec-evaluate-model"]["container"]["resources"]
     assert resources["cpuRequest"] > 0 and resources["memoryRequest"] > 0
+
+
+def test_prepare_is_retried_on_a_cluster(compiled):
+    spec = compiled["dcgan_tiny"][0]
+    tasks = spec["root"]["dag"]["tasks"]
+    retry = tasks["prepare-data"]["retryPolicy"]
+    assert retry["maxRetryCount"] == 2 and retry["backoffDuration"] == "30s" and retry["backoffFactor"] == 2.0
+    assert "retryPolicy" not in tasks["train-model"]  # a TFJob has its own backoffLimit
+
+
+def test_kfp_local_runs_do_not_wait_out_the_retry_backoff(tmp_path):
+    # kfp.local honours set_retry too: a bad config would wait 30 s + 60 s before failing.
+    from kfp import compiler
+
+    from pipelines.genlab_pipeline import build_pipeline
+
+    path = tmp_path / "local.yaml"
+    compiler.Compiler().compile(build_pipeline(config.load("dcgan_tiny"), retry_prepare=False), str(path))
+    tasks = next(yaml.safe_load_all(path.read_text()))["root"]["dag"]["tasks"]
+    assert "retryPolicy" not in tasks["prepare-data"]
+
+
+def test_step_pods_are_small_enough_for_a_laptop_cluster(compiled):
+    executors = compiled["dcgan_tiny"][0]["deploymentSpec"]["executors"]
+    for name, executor in executors.items():
+        res = executor["container"]["resources"]
+        # kind on a laptop: every step pod fits in 1 CPU and 3 GiB
+        assert float(res["cpuRequest"]) <= 1, name
+        assert res["resourceMemoryRequest"] == res["resourceMemoryLimit"], name
+        assert float(res["memoryRequest"]) <= 3 * 2**30 / 1e9 + 1e-9, name  # kfp writes GB
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_registry_chosen_at_compile_time_reaches_every_tfjob_replica(tmp_path, monkeypatch, gpus):
+    """GENLAB_IMAGE_REGISTRY at compile time only: the step pod, where it is unset, must still
+    give every replica the compiled registry's image (the GPU one when workers get GPUs)."""
+    from kubernetes import client as k8s
+
+    import genlab.launch.tfjob
+    from genlab import steps
+    from genlab.launch.tfjob_spec import to_dict
+
+    registry = "registry.example:5000/team"
+    monkeypatch.setenv("GENLAB_IMAGE_REGISTRY", registry)
+    exp = config.load("dcgan_tiny")
+    spec = list(yaml.safe_load_all(compile_pipeline(exp, tmp_path / "p.yaml").read_text()))[0]
+    monkeypatch.delenv("GENLAB_IMAGE_REGISTRY")
+
+    for executor in spec["deploymentSpec"]["executors"].values():  # the steps' own pods
+        assert executor["container"]["image"].startswith(registry + "/genlab-trainer:")
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    wiring = spec["root"]["dag"]["tasks"]["train-model"]["inputs"]["parameters"]
+    args = {}  # what the train step receives, as the KFP driver resolves it from the IR
+    for name in ("trainer_image", "trainer_gpu_image", "launcher", "config_json"):
+        assert wiring[name] == {"componentInputParameter": name}
+        args[name] = params[name]["defaultValue"]
+    assert args["launcher"] == "auto"
+
+    created = []
+
+    class Created(BaseException):  # past the launcher's error handling
+        pass
+
+    def create_job(self, job, namespace=None, **kw):
+        created.append(to_dict(job))
+        raise Created
+
+    monkeypatch.setattr(genlab.launch.tfjob.TrainingClient, "create_job", create_job)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    with pytest.raises(Created):
+        steps.train_model(
+            args["config_json"],
+            "gs://bucket/data",
+            "gs://bucket/model",
+            workers=0,
+            gpus_per_worker=gpus,
+            steps=0,
+            launcher=args["launcher"],
+            trainer_image=args["trainer_image"],
+            trainer_gpu_image=args["trainer_gpu_image"],
+            launcher_options={"client_configuration": k8s.Configuration(host="http://127.0.0.1:9")},
+        )
+    (body,) = created
+    expected = f"{registry}/genlab-trainer{'-gpu' if gpus else ''}:"
+    replicas = body["spec"]["tfReplicaSpecs"]
+    assert replicas
+    for replica in replicas.values():
+        (container,) = replica["template"]["spec"]["containers"]
+        assert container["image"].startswith(expected), container["image"]

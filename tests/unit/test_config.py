@@ -111,3 +111,64 @@ def test_bad_json():
     with pytest.raises(ConfigError, match="config JSON: not valid JSON"):
         config.from_json("{nope")
     assert json.loads(exp_from({}).to_json())["model"]["family"] == "dcgan"
+
+
+def test_cluster_section_defaults_and_round_trip():
+    exp = exp_from(
+        {
+            "cluster": {
+                "cpu": "500m",
+                "memory": "1536Mi",
+                "labels": {"team": "vision"},
+                "node_selector": {"cloud.google.com/gke-nodepool": "cpu-pool"},
+                "tolerations": [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}],
+            }
+        }
+    )
+    assert exp.cluster.cpu == "500m" and exp.cluster.memory_limit == ""
+    assert exp.cluster.tolerations == (config.Toleration(key="dedicated", value="ml", effect="NoSchedule"),)
+    assert exp_from({}).cluster.gpu_node_selector == {"genlab.io/pool": "gpu"}
+    assert exp_from({"cluster": {"cpu": 2}}).cluster.cpu == "2"  # --set cluster.cpu=2 parses as a number
+    assert config.from_json(exp.to_json()) == exp
+
+
+@pytest.mark.parametrize(
+    "cluster, expected",
+    [
+        (
+            {"cpu": "lots"},
+            r"cluster\.cpu: expected a Kubernetes quantity > 0 such as '500m' or '2', got 'lots'",
+        ),
+        ({"memory": "0"}, r"cluster\.memory: expected a Kubernetes quantity > 0"),
+        ({"memory": True}, r"cluster\.memory: expected a string, got bool"),
+        (
+            {"memory": "2Gi", "memory_limit": "1Gi"},
+            r"cluster\.memory_limit: 1Gi is below cluster\.memory \(2Gi\)",
+        ),
+        ({"cpu": "2", "cpu_limit": "500m"}, r"cluster\.cpu_limit: 500m is below cluster\.cpu"),
+        ({"labels": ["team"]}, r"cluster\.labels: expected a mapping, got list"),
+        ({"labels": {"team": 3}}, r"cluster\.labels\.team: expected a string, got int"),
+        ({"labels": {"bad key!": "x"}}, r"cluster\.labels: 'bad key!' is not a Kubernetes label key"),
+        (
+            {"node_selector": {"pool": "-x"}},
+            r"cluster\.node_selector\.pool: '-x' is not a Kubernetes label value",
+        ),
+        (
+            {"tolerations": [{"key": "k", "operator": "In"}]},
+            r"operator: expected one of Equal, Exists, got 'In'",
+        ),
+        ({"tolerations": [{"key": "k", "effect": "NoRun"}]}, r"effect: expected one of NoSchedule"),
+        (
+            {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]},
+            r"operator Exists takes no value",
+        ),
+        (
+            {"tolerations": [{"key": "k", "colour": "red"}]},
+            r"unknown key 'cluster\.tolerations\[0\]\.colour'",
+        ),
+        ({"gpus": 1}, r"unknown key 'cluster\.gpus'; expected one of: cpu, memory"),
+    ],
+)
+def test_cluster_section_is_strict(cluster, expected):
+    with pytest.raises(ConfigError, match=expected):
+        exp_from({"cluster": cluster})
