@@ -13,8 +13,7 @@ What it mirrors (core/v1 Pod semantics):
 Documented deviations: no images (the container's ``python`` is this virtualenv's interpreter, and
 the image's code is the checkout); no mount namespaces (a volume's ``mountPath`` prefix in the
 command, args and env is rewritten to the claim's folder); no DNS (see ``operator.py``); the
-restart back-off is RESTART_DELAY_S, not the kubelet's 10 s doubling to 5 min; the grace period
-is GRACE_S, not 30 s.
+grace period is GRACE_S, not 30 s (a deleted container gets SIGTERM either way).
 """
 
 from __future__ import annotations
@@ -30,7 +29,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RESTART_DELAY_S = 0.5
+# The kubelet restarts a crashed container at once (after its ~1 s PLEG relist), then backs off
+# 10 s, 20 s, ... up to 300 s (pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff;
+# pkg/kubelet/kubelet.go backOffPeriod / MaxContainerBackOff).
+FIRST_RESTART_S, BACKOFF_S, MAX_BACKOFF_S = 1.0, 10.0, 300.0
 GRACE_S = 3.0
 
 
@@ -213,7 +215,12 @@ class Kubelet:
                             c, {"waiting": {"reason": "CrashLoopBackOff"}}, terminated, restarts, ready=False
                         )
                     ]
-                    c.restart_at = time.monotonic() + RESTART_DELAY_S
+                    delay = (
+                        FIRST_RESTART_S
+                        if restarts == 0
+                        else min(BACKOFF_S * 2 ** (restarts - 1), MAX_BACKOFF_S)
+                    )
+                    c.restart_at = time.monotonic() + delay
                 else:
                     last = status["containerStatuses"][0].get("lastState") or {}
                     status["containerStatuses"] = [
