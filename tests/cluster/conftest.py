@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.cluster.cluster import FakeCluster
-from tests.cluster.step_pod import REPO, CompiledStep, compile_pipeline, start_step
+from tests.cluster.step_pod import REPO, CompiledStep, finish_compile, start_compile, start_step
 
 PRESET = "dcgan_tiny"
 REGISTRY = "registry.example.test:5000/team-a"  # not genlab.images.DEFAULT_REGISTRY
@@ -43,15 +43,18 @@ def experiment_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def compiled(tmp_path_factory, experiment_file) -> CompiledStep:
-    """The pipeline compiled with a non-default registry; its train step."""
+def compiling(tmp_path_factory, experiment_file):
+    """The compile, started in its own process (it runs while the dataset is prepared)."""
     out = tmp_path_factory.mktemp("ir") / "pipeline.yaml"
-    compile_pipeline(str(experiment_file), out, REGISTRY)
-    return CompiledStep(out, "train-model")
+    proc = start_compile(str(experiment_file), out, REGISTRY)
+    yield proc, out
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="session")
-def dataset(tmp_path_factory) -> Path:
+def dataset(tmp_path_factory, compiling) -> Path:
     """The prepare step's output artifact, made beforehand (the step pod never reads the raw data)."""
     from genlab import config, data
 
@@ -59,6 +62,12 @@ def dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("artifacts") / "prepare-data" / "dataset"
     data.prepare(exp, str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def compiled(compiling, dataset) -> CompiledStep:
+    """The pipeline compiled with a non-default registry; its train step."""
+    return CompiledStep(finish_compile(*compiling), "train-model")
 
 
 @pytest.fixture

@@ -37,15 +37,19 @@ def image_env(dockerfile: Path = REPO / "images" / "trainer.Dockerfile") -> dict
     return env
 
 
-def compile_pipeline(preset: str, out: Path, registry: str, sets: list[str] = ()) -> Path:
+def start_compile(preset: str, out: Path, registry: str) -> subprocess.Popen:
     """``genlab compile`` in its own process with ``GENLAB_IMAGE_REGISTRY`` set (compile time only)."""
     env = {**os.environ, "GENLAB_IMAGE_REGISTRY": registry}
     cmd = [sys.executable, "-m", "genlab.cli", "compile", preset, "-o", str(out)]
-    for s in sets:
-        cmd += ["--set", s]
-    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise AssertionError(f"genlab compile failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return subprocess.Popen(
+        cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def finish_compile(proc: subprocess.Popen, out: Path) -> Path:
+    text, _ = proc.communicate(timeout=300)
+    if proc.returncode != 0:
+        raise AssertionError(f"genlab compile failed ({proc.returncode}):\n{text}")
     return out
 
 
