@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cluster.cluster import FakeCluster
+from tests.cluster.fake_cluster import FakeCluster
 from tests.cluster.step_pod import REPO, CompiledStep, finish_compile, start_compile, start_step
 
 PRESET = "dcgan_tiny"

@@ -16,7 +16,7 @@ from kubeflow.training import (
 from kubernetes import client as k8s
 
 from tests.cluster.rbac import RBAC, Request
-from tests.cluster.schema import validate_tfjob
+from tests.cluster.tfjob_schema import validate_tfjob
 
 
 def sdk_tfjob() -> dict:

@@ -21,7 +21,7 @@ from kubernetes import client as k8s
 
 from genlab import __version__
 from tests.cluster.conftest import CLUSTER_SECTION, REGISTRY, STEP_POD
-from tests.cluster.schema import validate_tfjob
+from tests.cluster.tfjob_schema import validate_tfjob
 
 pytestmark = pytest.mark.slow
 

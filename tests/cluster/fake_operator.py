@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 
-from tests.cluster.kubelet import Kubelet, now
+from tests.cluster.fake_kubelet import Kubelet, now
 
 LABEL = "training.kubeflow.org/"
 ORDER = ("Chief", "Evaluator", "Master", "PS", "Worker")  # UpdateJobStatus iterates in this order

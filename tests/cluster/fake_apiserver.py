@@ -2,7 +2,7 @@
 
 Answers, with Kubernetes ``Status`` bodies on every error:
 - ``/apis/kubeflow.org/v1/namespaces/{ns}/tfjobs[/{name}]``: create (strict schema, enums and the
-  operator's webhook rules: ``schema.py``), get, list, delete (the garbage collector then deletes
+  operator's webhook rules: ``tfjob_schema.py``), get, list, delete (the garbage collector then deletes
   the pods the TFJob owns);
 - ``/api/v1/namespaces/{ns}/pods[/{name}[/log]]``: list (``labelSelector``), get, log
   (``container``, ``tailLines``, ``previous``, ``follow``).
@@ -24,9 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from tests.cluster.kubelet import now
+from tests.cluster.fake_kubelet import now
 from tests.cluster.rbac import RBAC, Request
-from tests.cluster.schema import structural_errors, webhook_errors
+from tests.cluster.tfjob_schema import structural_errors, webhook_errors
 
 WEBHOOK = "validator.tfjob.training-operator.kubeflow.org"  # tfjob_webhook.go kubebuilder marker
 

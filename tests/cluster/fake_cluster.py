@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.cluster.apiserver import ApiServer, Store, make_tls
-from tests.cluster.kubelet import Kubelet
-from tests.cluster.operator import Operator
+from tests.cluster.fake_apiserver import ApiServer, Store, make_tls
+from tests.cluster.fake_kubelet import Kubelet
+from tests.cluster.fake_operator import Operator
 from tests.cluster.rbac import RBAC
 from tests.cluster.step_pod import image_env
 

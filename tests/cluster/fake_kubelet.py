@@ -12,7 +12,7 @@ What it mirrors (core/v1 Pod semantics):
 
 Documented deviations: no images (the container's ``python`` is this virtualenv's interpreter, and
 the image's code is the checkout); no mount namespaces (a volume's ``mountPath`` prefix in the
-command, args and env is rewritten to the claim's folder); no DNS (see ``operator.py``); the
+command, args and env is rewritten to the claim's folder); no DNS (see ``fake_operator.py``); the
 grace period is GRACE_S, not 30 s (a deleted container gets SIGTERM either way).
 """
 
