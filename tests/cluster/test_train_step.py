@@ -144,7 +144,17 @@ def test_the_compiled_train_step_runs_a_tfjob_that_survives_a_killed_worker(clus
     pods = sorted(cluster.pods(name), key=lambda p: p["metadata"]["name"])
     assert [p["metadata"]["name"] for p in pods] == [f"{name}-worker-0", f"{name}-worker-1"]
     for i, pod in enumerate(pods):
-        assert pod["metadata"]["labels"][LABEL + "replica-index"] == str(i)
+        labels = pod["metadata"]["labels"]
+        assert (
+            labels[LABEL + "job-name"],
+            labels[LABEL + "replica-type"],
+            labels[LABEL + "replica-index"],
+        ) == (
+            name,
+            "worker",
+            str(i),
+        )
+        assert labels["team"] == "vision" and pod["status"]["phase"] == "Succeeded"
         env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
         tf_config = json.loads(env["TF_CONFIG"])
         assert tf_config["cluster"] == {"worker": [f"{name}-worker-{j}.genlab.svc:2222" for j in range(2)]}
