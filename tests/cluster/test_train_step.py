@@ -141,6 +141,10 @@ def test_the_compiled_train_step_runs_a_tfjob_that_survives_a_killed_worker(clus
     assert sum(r["replicas"] for r in replicas(body).values()) == 2
 
     # Both workers were given (pod spec) and used (their own log) a 2-worker TF_CONFIG.
+    def both_done():  # the job succeeds with worker 0; worker 1 may still be exiting
+        return all(p["status"]["phase"] == "Succeeded" for p in cluster.pods(name))
+
+    cluster.wait_for("both workers to succeed", both_done, timeout_s=60)
     pods = sorted(cluster.pods(name), key=lambda p: p["metadata"]["name"])
     assert [p["metadata"]["name"] for p in pods] == [f"{name}-worker-0", f"{name}-worker-1"]
     for i, pod in enumerate(pods):
