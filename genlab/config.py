@@ -204,7 +204,8 @@ class Toleration:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """Each TFJob worker pod on a cluster (the local launcher ignores this section).
+    """Each TFJob worker pod on a cluster, and how the train step watches the job (the local
+    launcher ignores this section).
 
     GPUs per worker are ``train.gpus_per_worker``. GPU workers also get the ``nvidia.com/gpu``
     limit and a toleration for the ``nvidia.com/gpu`` taint of GPU node pools.
@@ -219,8 +220,14 @@ class ClusterConfig:
     node_selector: dict[str, str] = field(default_factory=dict)  # for CPU workers
     gpu_node_selector: dict[str, str] = field(default_factory=lambda: {"genlab.io/pool": "gpu"})
     tolerations: tuple[Toleration, ...] = ()
+    # How often the train step asks the API for the job's state and its pods (seconds).
+    poll_seconds: float = 5.0
 
     def __post_init__(self):
+        if not self.poll_seconds > 0:
+            raise ConfigError(
+                f"cluster.poll_seconds: expected a number of seconds > 0, got {self.poll_seconds}"
+            )
         for name in ("cpu", "memory", "cpu_limit", "memory_limit"):
             object.__setattr__(self, name, str(getattr(self, name)))
         cpu = _quantity(self.cpu, "cluster.cpu", "'500m' or '2'")

@@ -1,16 +1,16 @@
 """The cluster launcher: run a ``TrainJob`` as one TFJob and wait for it.
 
 ``TFJobLauncher.run`` stages local inputs on the PVC (``genlab.launch.staging``), builds the
-TFJob (``genlab.launch.tfjob_spec``), creates it, prints progress, streams the first replica's
-log, and raises ``LaunchError`` with the job condition and the failing pod's last log lines
-when it fails. A timeout or a cancellation (SIGTERM from KFP cancelling the step, or Ctrl-C)
+TFJob (``genlab.launch.tfjob_spec``), creates it, prints progress, follows every replica's
+log (``genlab.launch.pod_logs``; the first replica's lines are printed), and raises
+``LaunchError`` with the job condition and the failing pod's last log lines when it fails. A timeout or a cancellation (SIGTERM from KFP cancelling the step, or Ctrl-C)
 deletes the job. The operator writes ``TF_CONFIG`` into every pod, so each pod runs exactly
 the command the local launcher runs: ``python -m genlab.train.worker --config ... --data ...``.
 
 The job itself goes through the kubeflow-training SDK's ``TrainingClient(job_kind="TFJob")``
 (create, get, delete). Pods and logs go through the kubernetes client directly, because the
-SDK's ``get_job_logs`` prints to its own logger, follows every pod at once and cannot read a
-restarted container's previous log, which is the one a failure message needs.
+SDK's ``get_job_logs`` prints to its own logger and keeps nothing, while a failure message
+needs the crashed container run's last lines after the operator has deleted its pod.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ from genlab.errors import ClusterError, LaunchError
 from genlab.launch.base import TrainJob
 from genlab.launch.kube import DEFAULT_NAMESPACE, api_client, api_error, in_cluster_namespace
 from genlab.launch.paths import mount_path as default_mount_path
+from genlab.launch.pod_logs import TAIL_LINES, PodLogs, Tail
 from genlab.launch.staging import stage
 from genlab.launch.tfjob_spec import CONTAINER, build_tfjob, tfjob_name, to_dict
 
 __all__ = ["Cancelled", "JobTimeout", "TFJobLauncher", "api_client", "build_tfjob", "to_dict"]
 
-LOG_TAIL_LINES = 40
+LOG_TAIL_LINES = TAIL_LINES
 # Set by pipelines.cluster.configure_step from the downward API (metadata.name / metadata.uid).
 POD_NAME_ENV, POD_UID_ENV = "GENLAB_POD_NAME", "GENLAB_POD_UID"
 
@@ -78,8 +79,10 @@ class TFJobLauncher:
     """Run a ``TrainJob`` as a TFJob and wait for it (``get_launcher("tfjob", **options)``).
 
     ``image`` runs every replica (default: ``genlab.images.trainer_image`` of this process);
-    ``cluster`` sets the worker pods' resources and scheduling; ``max_restarts`` is the
-    TFJob's ``backoffLimit``; ``mount_path`` defaults to ``genlab.launch.paths.mount_path()``.
+    ``cluster`` sets the worker pods' resources and scheduling, and the poll interval
+    (``cluster.poll_seconds``, unless ``poll_s`` is given); ``max_restarts`` is how often the
+    job may restart (``tfjob_spec.backoff_limit``); ``mount_path`` defaults to
+    ``genlab.launch.paths.mount_path()``.
     """
 
     def __init__(
@@ -93,7 +96,7 @@ class TFJobLauncher:
         context: str | None = None,
         client_configuration: k8s.Configuration | None = None,
         timeout_s: float = 24 * 3600,
-        poll_s: float = 5.0,
+        poll_s: float | None = None,
         log: Callable[[str], None] = print,
         mount_path: str | None = None,
         service_account: str = "genlab-trainer",
@@ -106,7 +109,7 @@ class TFJobLauncher:
         self.cluster = cluster or ClusterConfig()
         self.max_restarts = max_restarts
         self.timeout_s = timeout_s
-        self.poll_s = poll_s
+        self.poll_s = self.cluster.poll_seconds if poll_s is None else poll_s
         self.log = log
         self.mount_path = mount_path or default_mount_path()
         self.service_account = service_account
@@ -155,7 +158,7 @@ class TFJobLauncher:
 
     # -- failure message: the condition and the failing pod's log tail
     def _tail(self, pod, lines: int = LOG_TAIL_LINES) -> str:
-        """The last log lines of a failed pod (the previous container when it was restarted)."""
+        """The last log lines of a failed pod still there (the previous container when it was restarted)."""
         name = pod.metadata.name
         statuses = (pod.status and pod.status.container_statuses) or []
         previous = any(s.last_state and s.last_state.terminated for s in statuses) and not any(
@@ -176,41 +179,24 @@ class TFJobLauncher:
                     return state.terminated.exit_code
         return None
 
-    def _failure(self, name: str, tfjob) -> LaunchError:
+    def _failure(self, name: str, tfjob, logs: PodLogs) -> LaunchError:
         ctype, reason, message = _condition(tfjob)
-        pods = self._pods_quietly(name)
-        failing = [p for p in pods if (p.status and p.status.phase == "Failed") or self._exit_code(p)]
         text = f"TFJob {self.namespace}/{name} failed: condition {ctype or 'Failed'}"
         if reason or message:
             text += f" ({reason}: {message})"
-        if failing:
+        pods = self._pods_quietly(name)  # often none: see genlab.launch.pod_logs
+        logs.update(pods)
+        logs.join(timeout_s=2)
+        kept = logs.failing_tail()
+        failing = [p for p in pods if (p.status and p.status.phase == "Failed") or self._exit_code(p)]
+        if kept is None and failing:
             pod = failing[0]
-            code = self._exit_code(pod)
-            text += f"\n--- pod {pod.metadata.name}" + (f" exit code {code}" if code is not None else "")
-            text += f", last {LOG_TAIL_LINES} log lines ---\n" + self._tail(pod).rstrip()
-        else:
-            text += f"\n(no failed pod found among {len(pods)} pods of the job)"
+            kept = Tail(pod.metadata.name, self._exit_code(pod), self._tail(pod))
+        if kept is None:
+            return LaunchError(text + f"\n(no log kept of any pod; {len(pods)} pods left of the job)")
+        code = f" exit code {kept.exit_code}" if kept.exit_code is not None else ""
+        text += f"\n--- pod {kept.pod}{code}, last {LOG_TAIL_LINES} log lines ---\n" + kept.text.rstrip()
         return LaunchError(text)
-
-    # -- log streaming of the first replica (Chief or worker 0)
-    def _follow(self, pod_name: str, stop: threading.Event) -> None:
-        try:
-            resp = self.core.read_namespaced_pod_log(
-                pod_name, self.namespace, container=CONTAINER, follow=True, _preload_content=False
-            )
-            buf = b""
-            for chunk in resp.stream(4096):
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    self.log(f"[{pod_name}] {line.decode(errors='replace')}")
-                if stop.is_set():
-                    break
-            if buf:
-                self.log(f"[{pod_name}] {buf.decode(errors='replace')}")
-            resp.release_conn()
-        except Exception as e:  # logs are a convenience; the job status decides
-            self.log(f"(log stream of {pod_name} ended: {e})")
 
     @staticmethod
     def _first_replica(pods: list):
@@ -242,7 +228,7 @@ class TFJobLauncher:
             service_account=self.service_account,
             pvc=self.pvc,
             mount_path=self.mount_path,
-            backoff_limit=self.max_restarts,
+            max_restarts=self.max_restarts,
             ttl_seconds_after_finished=self.ttl_seconds_after_finished,
             chief=self.chief,
             owner_pod=owner if all(owner) else None,
@@ -255,10 +241,10 @@ class TFJobLauncher:
             f"created TFJob {self.namespace}/{name}: {job.workers} worker(s), "
             f"{job.gpus_per_worker} GPU(s) each, image {image}"
         )
-        stop = threading.Event()
+        logs = PodLogs(self.core, self.namespace, CONTAINER, self.log)
         try:
             with _sigterm_raises():
-                self._wait(name, stop)
+                self._wait(name, logs)
         except (KeyboardInterrupt, Cancelled):
             self.log(f"cancelled: deleting TFJob {self.namespace}/{name}")
             self.delete(name)
@@ -267,13 +253,13 @@ class TFJobLauncher:
             self.delete(name)
             raise
         finally:
-            stop.set()
+            logs.stop()
         staging.finish()
         self.log(f"TFJob {self.namespace}/{name} succeeded")
 
-    def _wait(self, name: str, stop: threading.Event) -> None:
+    def _wait(self, name: str, logs: PodLogs) -> None:
         deadline = time.monotonic() + self.timeout_s
-        last, follower, followed = None, None, None
+        last = None
         errors = 0
         while True:
             try:
@@ -298,18 +284,12 @@ class TFJobLauncher:
                     self.log(line)
                     last = line
                 first = self._first_replica(pods)
-                if first is not None and first.metadata.name != followed:
-                    followed = first.metadata.name
-                    follower = threading.Thread(target=self._follow, args=(followed, stop), daemon=True)
-                    follower.start()
+                logs.update(pods, echo=first.metadata.name if first is not None else None)
                 if ctype == kft.JOB_CONDITION_SUCCEEDED:
-                    if follower:
-                        follower.join(timeout=10)
+                    logs.join(timeout_s=10, echoed_only=True)  # the last progress lines
                     return
                 if ctype == kft.JOB_CONDITION_FAILED:
-                    if follower:
-                        follower.join(timeout=2)
-                    raise self._failure(name, tfjob)
+                    raise self._failure(name, tfjob, logs)
             if time.monotonic() > deadline:
                 raise JobTimeout(
                     f"TFJob {self.namespace}/{name} did not finish within {self.timeout_s:g}s "

@@ -127,6 +127,17 @@ def _pod_template(
     )
 
 
+def backoff_limit(max_restarts: int, replicas: int) -> int:
+    """The TFJob's ``runPolicy.backoffLimit`` that allows ``max_restarts`` restarts of the job.
+
+    The operator compares backoffLimit with the SUM of the restart counts of all the job's pods
+    (kubeflow/training-operator v1.9 pkg/core/job.go PastBackoffLimit). With
+    MultiWorkerMirroredStrategy one failing replica aborts every replica's collective ops, so
+    one incident restarts every container: each restart of the job costs ``replicas``.
+    """
+    return max_restarts * replicas
+
+
 def build_tfjob(
     job: TrainJob,
     *,
@@ -136,7 +147,7 @@ def build_tfjob(
     service_account: str = "genlab-trainer",
     pvc: str | None = "genlab-data",
     mount_path: str = DEFAULT_MOUNT_PATH,
-    backoff_limit: int = 3,
+    max_restarts: int = 3,
     ttl_seconds_after_finished: int = 3600,
     clean_pod_policy: str = "None",
     chief: bool = False,
@@ -145,10 +156,11 @@ def build_tfjob(
     """The TFJob for ``job``: ``job.workers`` replicas (one of them a Chief when ``chief``), each
     running ``image`` with ``pods`` (default ``ClusterConfig()``) resources and scheduling.
 
-    ``backoff_limit`` is how many pod restarts the operator allows before the job fails
-    (``train.max_restarts``). ``clean_pod_policy="None"`` keeps finished pods so a failure's
-    logs can be read; the TTL then removes the job and its pods. ``owner_pod`` (name, uid)
-    makes the launching step's pod the job's owner, so deleting that pod deletes the job.
+    ``max_restarts`` is how many times the job may be restarted after a failure
+    (``train.max_restarts``; ``backoff_limit`` turns it into the operator's count).
+    ``clean_pod_policy="None"`` keeps finished pods so a failure's logs can be read; the TTL
+    then removes the job and its pods. ``owner_pod`` (name, uid) makes the launching step's pod
+    the job's owner, so deleting that pod deletes the job.
     """
     if job.workers < 1:
         raise LaunchError(f"TFJob {job.name}: workers must be >= 1, got {job.workers}")
@@ -187,7 +199,7 @@ def build_tfjob(
         ),
         spec=KubeflowOrgV1TFJobSpec(
             run_policy=KubeflowOrgV1RunPolicy(
-                backoff_limit=backoff_limit,
+                backoff_limit=backoff_limit(max_restarts, job.workers),
                 clean_pod_policy=clean_pod_policy,
                 ttl_seconds_after_finished=ttl_seconds_after_finished,
             ),

@@ -19,8 +19,10 @@ from tests.cluster.step_pod import REPO, CompiledStep, finish_compile, start_com
 PRESET = "dcgan_tiny"
 REGISTRY = "registry.example.test:5000/team-a"  # not genlab.images.DEFAULT_REGISTRY
 STEP_POD = {"name": "genlab-dcgan-tiny-abc12-train-model-123", "uid": "0b9d7f4e-0000-4000-8000-00000000abcd"}
-# The worker pods' settings the compiled config carries (the experiment's ``cluster`` section).
+# The worker pods' settings the compiled config carries (the experiment's ``cluster`` section),
+# and the launcher's poll interval (a real cluster keeps the default 5 s).
 CLUSTER_SECTION = {
+    "poll_seconds": 0.5,
     "cpu": "250m",
     "memory": "1536Mi",
     "labels": {"team": "vision"},
@@ -128,9 +130,40 @@ class StepRun:
         return json.loads(self.output_file.read_text())
 
 
+@pytest.fixture(scope="session")
+def upstream(compiling, compiled, tmp_path_factory):
+    """``upstream(params)``: the output parameters of the train step's upstream tasks (the
+    ``check parameters`` step, ``resolve-config``), each run from the IR as its pod runs it,
+    once per set of Run parameters."""
+    ir_path = compiling[1]
+    done: dict[str, dict] = {}
+
+    def outputs(params: dict) -> dict[str, dict]:
+        key = json.dumps(params, sort_keys=True)
+        if key not in done:
+            got = {}
+            for task in compiled.producers():
+                step = CompiledStep(ir_path, task)
+                work = tmp_path_factory.mktemp(task)
+                output_file = work / "outputs" / "executor_output.json"
+                output_file.parent.mkdir(parents=True)
+                executor_input = step.executor_input(step.parameters(params), {}, {}, output_file)
+                env = FakeCluster.container_env(work)
+                proc = start_step(step, executor_input, env, work, work / "step.log")
+                code = proc.wait(timeout=120)
+                assert code == 0, f"{task} failed ({code}):\n{(work / 'step.log').read_text()[-3000:]}"
+                got[task] = json.loads(output_file.read_text())["parameterValues"]
+            done[key] = got
+        return done[key]
+
+    return outputs
+
+
 @pytest.fixture
-def run_train(tmp_path, compiled, dataset):
-    """Start the compiled train step as a pod of ``cluster`` would run it; returns a StepRun."""
+def run_train(tmp_path, compiled, dataset, upstream):
+    """Start the compiled train step as a pod of ``cluster`` would run it; returns a StepRun.
+
+    ``params`` are the Run form's (pipeline) parameters; the upstream steps run first."""
     runs = []
 
     def start(cluster: FakeCluster, service_account: str = "genlab-pipeline", data: Path = dataset, **params):
@@ -139,7 +172,10 @@ def run_train(tmp_path, compiled, dataset):
         model_dir = work / "outputs" / "model"  # KFP's local path of the output artifact
         output_file = work / "outputs" / "executor_output.json"
         executor_input = compiled.executor_input(
-            compiled.parameters(params), {"dataset": str(data)}, {"model": str(model_dir)}, output_file
+            compiled.parameters(params, upstream(params)),
+            {"dataset": str(data)},
+            {"model": str(model_dir)},
+            output_file,
         )
         mounts = compiled.pvc_mounts()
         assert mounts == {"genlab-data": "/mnt/genlab"}, mounts  # what the IR asks for

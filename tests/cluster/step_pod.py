@@ -2,10 +2,12 @@
 
 From the IR YAML: the executor's container ``command``/``args`` (KFP's ``sh -ec`` wrapper that
 writes the component source and calls ``python3 -m kfp.dsl.executor_main``), the task's
-parameter bindings and the root parameters' defaults, and the kubernetes platform spec
+parameter bindings (pipeline parameters with the root's defaults, constants, and the output
+parameters of an upstream task such as ``resolve-config``), and the kubernetes platform spec
 (``pvcMount``, ``fieldPathAsEnv``). The executor input is the JSON KFP's launcher passes as
 ``{{$}}`` (kubeflow/pipelines backend/src/v2/component/launcher_v2.go: ``inputs.parameterValues``,
-``inputs.artifacts``, ``outputs.artifacts``, ``outputs.outputFile``).
+``inputs.artifacts``, ``outputs.parameters``, ``outputs.artifacts``, ``outputs.outputFile``);
+an upstream task's output parameters are the ``parameterValues`` of its executor output.
 
 The process gets a pod's environment, not the test's: PATH (this virtualenv first, for
 ``python3``), the Kubernetes service variables, the service-account files, the downward-API
@@ -79,17 +81,32 @@ class CompiledStep:
     def image(self) -> str:
         return self.container["image"]
 
-    def parameters(self, overrides: dict) -> dict:
-        """The task's parameter values: pipeline defaults, then the run's ``overrides``."""
+    def producers(self) -> list[str]:
+        """The upstream tasks whose output parameters this task reads."""
+        bindings = self.task["inputs"].get("parameters", {}).values()
+        return sorted(
+            {b["taskOutputParameter"]["producerTask"] for b in bindings if "taskOutputParameter" in b}
+        )
+
+    def parameters(self, overrides: dict, upstream: dict[str, dict] | None = None) -> dict:
+        """The task's parameter values: pipeline defaults, then the run's ``overrides``; constants;
+        and ``upstream[task][key]`` for an upstream task's output parameter."""
         root = self.ir["root"]["inputDefinitions"]["parameters"]
+        unknown = set(overrides) - set(root)
+        assert not unknown, f"not parameters of the pipeline: {sorted(unknown)}"
         values = {}
         for name, binding in self.task["inputs"].get("parameters", {}).items():
-            source = binding.get("componentInputParameter")
-            if source is None:
-                raise AssertionError(
-                    f"parameter {name}: only pipeline parameters are simulated, got {binding}"
-                )
-            values[name] = _as_protojson(overrides.get(source, root[source].get("defaultValue")))
+            if "componentInputParameter" in binding:
+                source = binding["componentInputParameter"]
+                value = overrides.get(source, root[source].get("defaultValue"))
+            elif "runtimeValue" in binding:
+                value = binding["runtimeValue"]["constant"]
+            elif "taskOutputParameter" in binding:
+                out = binding["taskOutputParameter"]
+                value = (upstream or {})[out["producerTask"]][out["outputParameterKey"]]
+            else:
+                raise AssertionError(f"parameter {name}: binding {binding} is not simulated")
+            values[name] = _as_protojson(value)
         return values
 
     def executor_input(
@@ -107,14 +124,16 @@ class CompiledStep:
                 ]
             }
 
-        in_defs = self.component["inputDefinitions"].get("artifacts", {})
+        in_defs = self.component.get("inputDefinitions", {}).get("artifacts", {})
         out_defs = self.component.get("outputDefinitions", {}).get("artifacts", {})
+        out_params = self.component.get("outputDefinitions", {}).get("parameters", {})
         return {
             "inputs": {
                 "parameterValues": params,
                 "artifacts": {k: artifact(k, uri, in_defs[k]) for k, uri in inputs.items()},
             },
             "outputs": {
+                "parameters": {k: {"outputFile": str(output_file.parent / k)} for k in out_params},
                 "artifacts": {k: artifact(k, uri, out_defs[k]) for k, uri in outputs.items()},
                 "outputFile": str(output_file),
             },

@@ -43,7 +43,7 @@ def test_cpu_job_fields():
     worker = body["spec"]["tfReplicaSpecs"]["Worker"]
     assert worker["replicas"] == 3 and worker["restartPolicy"] == "OnFailure"
     assert body["spec"]["runPolicy"] == {
-        "backoffLimit": 3,
+        "backoffLimit": 9,  # max_restarts 3 x 3 replicas
         "cleanPodPolicy": "None",
         "ttlSecondsAfterFinished": 3600,
     }
@@ -73,7 +73,7 @@ def test_gpu_job_fields():
             image="reg/genlab-trainer-gpu:0.1.0",
             namespace="ml",
             pods=ClusterConfig(cpu="4", memory="16Gi"),
-            backoff_limit=1,
+            max_restarts=1,
             ttl_seconds_after_finished=60,
         )
     )
@@ -86,7 +86,7 @@ def test_gpu_job_fields():
     assert resources["limits"] == {"memory": "16Gi", "nvidia.com/gpu": "2"}
     assert resources["requests"] == {"cpu": "4", "memory": "16Gi"}
     assert body["metadata"]["namespace"] == "ml"
-    assert body["spec"]["runPolicy"]["backoffLimit"] == 1
+    assert body["spec"]["runPolicy"]["backoffLimit"] == 3  # 1 restart of 3 replicas
     assert body["spec"]["runPolicy"]["ttlSecondsAfterFinished"] == 60
 
 
@@ -218,3 +218,16 @@ def test_long_names_keep_their_unique_suffix():
 )
 def test_needs_staging(uri, staged):
     assert needs_staging(uri, "/mnt/genlab") is staged
+
+
+def test_backoff_limit_allows_max_restarts_of_every_replica():
+    # With MultiWorkerMirroredStrategy one killed worker aborts every replica's collective ops,
+    # so one restart of the job restarts every container, and the operator sums the pods'
+    # restart counts against backoffLimit (kubeflow/training-operator pkg/core/job.go).
+    for workers, chief in ((2, False), (3, True), (1, False)):
+        body = to_dict(
+            build_tfjob(job(workers=workers), image="i", namespace="genlab", max_restarts=2, chief=chief)
+        )
+        assert body["spec"]["runPolicy"]["backoffLimit"] == 2 * workers, (workers, chief)
+    body = to_dict(build_tfjob(job(workers=2), image="i", namespace="genlab", max_restarts=0))
+    assert body["spec"]["runPolicy"]["backoffLimit"] == 0  # no restart: the first failure fails the job

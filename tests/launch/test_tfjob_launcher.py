@@ -226,9 +226,37 @@ def test_failed_reports_condition_and_pod_log(serve):
     assert f"pod {w1} exit code 1" in msg
     assert "ValueError: loss is NaN" in msg and "line 99" in msg
     assert "line 10\n" not in msg  # only the tail
-    tail_query = [q for q in cluster.log_queries if "tailLines" in q][0]
-    assert tail_query["previous"].lower() == "true"  # the restarted container's previous run
     assert not cluster.deleted  # a failed job is kept for inspection (TTL removes it)
+
+
+def test_the_failing_pods_log_tail_survives_the_operator_deleting_the_pods(serve):
+    # Past the backoff limit the operator deletes every pod before it sets Failed: the tail
+    # comes from the logs followed while the job ran, of the pod a listing saw exit non-zero.
+    w0, w1 = "t1-worker-0", "t1-worker-1"
+    running = [pod(w0, "Running"), pod(w1, "Running", 1)]
+    crashed = [pod(w0, "Running"), pod(w1, "Running", 1, exit_code=3, restarted=True)]
+    cluster = FakeCluster(
+        [
+            (cond("Running"), running),
+            (cond("Running"), running),
+            (cond("Running"), crashed),
+            (
+                cond(
+                    "Failed",
+                    "TFJobFailed",
+                    "Job t1 has failed because it has reached the specified backoff limit",
+                ),
+                [],
+            ),
+        ],
+        logs={w0: "step 1\nstep 2\n", w1: "step 1\nOSError: shard is truncated\n"},
+    )
+    with pytest.raises(LaunchError) as err:
+        launcher(serve(cluster), []).run(JOB)
+    msg = str(err.value)
+    assert "reached the specified backoff limit" in msg
+    assert f"pod {w1} exit code 3" in msg and msg.endswith("OSError: shard is truncated"), msg
+    assert "step 2" not in msg  # not worker 0's log
 
 
 def test_timeout_deletes_job(serve):
@@ -444,7 +472,7 @@ def test_train_step_with_launcher_auto_in_a_pod(serve, tmp_path, monkeypatch, id
         "framework": "tensorflow",
     }
     (body,) = cluster.created
-    assert body["spec"]["runPolicy"]["backoffLimit"] == 5  # train.max_restarts
+    assert body["spec"]["runPolicy"]["backoffLimit"] == 10  # train.max_restarts x 2 replicas
     worker = body["spec"]["tfReplicaSpecs"]["Worker"]
     (container,) = worker["template"]["spec"]["containers"]
     assert container["image"] == "registry.example:5000/team/genlab-trainer:9"

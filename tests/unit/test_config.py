@@ -203,6 +203,10 @@ def test_cluster_section_defaults_and_round_trip():
     assert exp.cluster.tolerations == (config.Toleration(key="dedicated", value="ml", effect="NoSchedule"),)
     assert exp_from({}).cluster.gpu_node_selector == {"genlab.io/pool": "gpu"}
     assert exp_from({"cluster": {"cpu": 2}}).cluster.cpu == "2"  # --set cluster.cpu=2 parses as a number
+    assert (
+        exp.cluster.poll_seconds == 5.0
+        and exp_from({"cluster": {"poll_seconds": 1}}).cluster.poll_seconds == 1.0
+    )
     assert config.from_json(exp.to_json()) == exp
 
 
@@ -215,6 +219,8 @@ def test_cluster_section_defaults_and_round_trip():
         ),
         ({"memory": "0"}, r"cluster\.memory: expected a Kubernetes quantity > 0"),
         ({"memory": True}, r"cluster\.memory: expected a string, got bool"),
+        ({"poll_seconds": 0}, r"cluster\.poll_seconds: expected a number of seconds > 0, got 0"),
+        ({"poll_seconds": "fast"}, r"cluster\.poll_seconds: expected a number"),
         (
             {"memory": "2Gi", "memory_limit": "1Gi"},
             r"cluster\.memory_limit: 1Gi is below cluster\.memory \(2Gi\)",
