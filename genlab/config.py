@@ -74,7 +74,7 @@ class TrainConfig:
     log_every: int = 50  # steps
     workers: int = 1
     gpus_per_worker: int = 0
-    max_restarts: int = 2  # like a TFJob's backoffLimit
+    max_restarts: int = 2  # restarts of the whole job (a TFJob's backoffLimit is this x its replicas)
     mixed_precision: bool = False
     xla: bool = False
 

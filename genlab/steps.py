@@ -113,7 +113,7 @@ def train_model(
     """Train with ``launcher`` (``local``, ``tfjob`` or ``auto``).
 
     ``auto`` is resolved first, then that launcher's options are built from the config:
-    ``train.max_restarts`` for both (the TFJob's ``backoffLimit``), and for a TFJob the
+    ``train.max_restarts`` for both (a TFJob's ``backoffLimit`` is it x the replicas), and for a TFJob the
     ``cluster`` section and the image: ``trainer_gpu_image`` when workers get GPUs, else
     ``trainer_image``, both fixed when the pipeline was compiled ("" = this process's
     ``genlab.images``).
