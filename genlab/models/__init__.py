@@ -21,6 +21,7 @@ FAMILIES = {
     "pixelcnn": "pixelcnn",
     "style_transfer": "style",
     "deepdream": "style",
+    "musegan": "musegan",
 }
 
 # Families checked under train.mixed_precision (bfloat16): their output layers stay float32.
