@@ -16,7 +16,7 @@ C_LINE = (232, 232, 232)  # every C, so octaves can be read off
 
 
 def roll_picture(roll: np.ndarray, lowest_pitch: int) -> np.ndarray:
-    """One phrase (bars, steps, pitches, tracks) -> uint8 RGB (pitches, time): high pitches on top,
+    """One phrase (bars, steps, pitches, tracks) -> uint8 RGB (pitches, 2 x time): high pitches on top,
     bar lines grey, a faint line at every C; where voices overlap their colours mix."""
     bars, steps, pitches, k = roll.shape
     on = np.asarray(roll, bool).reshape(bars * steps, pitches, k).transpose(1, 0, 2)[::-1]  # (P, T, K)
@@ -29,7 +29,7 @@ def roll_picture(roll: np.ndarray, lowest_pitch: int) -> np.ndarray:
     count = on.sum(axis=-1, keepdims=True)  # (P, T, 1)
     mixed = (on[..., None] * colours).sum(axis=2) / np.maximum(count, 1)  # (P, T, 3)
     picture = np.where(count > 0, mixed, picture)
-    return picture.round().astype(np.uint8)
+    return picture.round().astype(np.uint8).repeat(2, axis=1)  # twice as wide: a step is 2 x 1
 
 
 def rolls_picture(rolls: np.ndarray, lowest_pitch: int, pad: int = 3) -> np.ndarray:
@@ -73,7 +73,7 @@ def music_sections(model, out_dir: str, exp, data_uri: str) -> list[tuple[str, s
         )
         links.append(f"<a href='{name}'>{name}</a>")
     for name, rolls in (("pianorolls.png", fake), ("real_pianorolls.png", real)):
-        save_png(io.join(out_dir, name), rolls_picture(rolls, spec.lowest_pitch), scale=2)
+        save_png(io.join(out_dir, name), rolls_picture(rolls, spec.lowest_pitch), scale=3)
     note = (
         f"<p>{n} generated phrases of {bars} bars ({model.cfg.sampling} binarisation), one per row; "
         f"time runs left to right (grey lines: bar lines), pitch upwards (faint lines: each C). "
@@ -81,9 +81,9 @@ def music_sections(model, out_dir: str, exp, data_uri: str) -> list[tuple[str, s
         f"<p>MIDI files (one track per voice, {len(links)} phrases): {', '.join(links)}</p>"
     )
     generated = note + report.img_tag(
-        to_png(rolls_picture(fake, spec.lowest_pitch), 2), "generated piano rolls"
+        to_png(rolls_picture(fake, spec.lowest_pitch), 3), "generated piano rolls"
     )
     held_out = "<p>Phrases of held-out pieces, drawn the same way, for comparison.</p>" + report.img_tag(
-        to_png(rolls_picture(real, spec.lowest_pitch), 2), "held-out piano rolls"
+        to_png(rolls_picture(real, spec.lowest_pitch), 3), "held-out piano rolls"
     )
     return [("Generated phrases", generated), ("Held-out phrases", held_out)]
