@@ -107,8 +107,10 @@ def music_files(source: str, sha256: str = "") -> tuple[list[Path], str]:
     if not source:
         return bach_chorales(), "music21 corpus: Bach chorales"
     path = _fetch(source, sha256) if source.startswith(("https://", "http://", "gs://")) else Path(source)
-    if path.is_file() and _is_archive(path.name):
-        path = _extract(path, path.parent / f"{path.name}.d")
+    if path.is_file() and _is_archive(path.name):  # unpacked once into the cache, keyed by content
+        from genlab.data.sources import cache_dir, sha256_file
+
+        path = _extract(path, cache_dir() / "music" / "unpacked" / f"{sha256_file(path)[:16]}-{path.name}")
     if path.is_file():
         if path.suffix.lower() not in SUFFIXES:
             raise DataError(f"data.source: {path} is not a MIDI/MusicXML file or archive ({SOURCE_HINT})")

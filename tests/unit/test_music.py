@@ -4,6 +4,7 @@ metrics on hand-built rolls and the generator's structure."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
@@ -120,6 +121,14 @@ def test_split_is_by_piece_and_user_files_are_checked(tmp_path, monkeypatch):
     assert test.shape == (2, 1, 16, 48, 4)
     assert set(np.argwhere(test[..., 0] > 0.5)[:, 3] + 40) == {69}  # only piece 9's soprano
 
+    # The same files in a zip archive give the same dataset.
+    shutil.make_archive(str(tmp_path / "ten"), "zip", tmp_path / "ten")
+    zipped = prepare(
+        exp.replace(data=dataclasses.replace(exp.data, source=str(tmp_path / "ten.zip"))),
+        str(tmp_path / "dz"),
+    )
+    assert zipped.checksum == manifest.checksum
+
     write_pieces(tmp_path / "three_parts", 2, parts=3)
     exp3 = exp.replace(data=dataclasses.replace(exp.data, source=str(tmp_path / "three_parts")))
     with pytest.raises(DataError, match="piece00.mid: has 3 parts; expected 4"):
@@ -128,6 +137,9 @@ def test_split_is_by_piece_and_user_files_are_checked(tmp_path, monkeypatch):
     exp0 = exp.replace(data=dataclasses.replace(exp.data, source=str(tmp_path / "empty")))
     with pytest.raises(DataError, match="holds no .mid"):
         prepare(exp0, str(tmp_path / "ds0"))
+    https = exp.replace(data=dataclasses.replace(exp.data, source="https://example.org/chorales.zip"))
+    with pytest.raises(ConfigError, match="data.music.sha256: required"):
+        prepare(https, str(tmp_path / "dh"))
 
 
 @pytest.mark.parametrize(
