@@ -104,13 +104,9 @@ def build_bar_generator(in_dim: int, steps: int, pitches: int, width: int, name:
     codes = keras.Input((in_dim,))
     x = norm_relu(layers.Dense(s * p * width * 2, use_bias=False)(codes))  # (s*p*2w)
     x = layers.Reshape((s, p, width * 2))(x)  # (steps/4, pitches/4, 2w)
-    x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(
-        x
-    )  # (steps/2, pitches/2, w)
+    x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)  # (s*2, p*2, w)
     x = norm_relu(x)
-    x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid")(
-        x
-    )  # (steps, pitches, 1)
+    x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid")(x)  # (s*4, p*4, 1)
     x = layers.Reshape((steps, pitches))(x)  # (steps, pitches)
     return keras.Model(codes, x, name=name)
 
@@ -131,9 +127,8 @@ def build_generator(cfg: MuseGANConfig, shape: tuple[int, ...]) -> keras.Model:
     tracks = []
     for i in range(k):
         melody_t = build_temporal_generator(d, bars, cfg.width * 4, f"temporal_melody_{i}")(melody[i])
-        codes = layers.Concatenate()(
-            [chords_t, every_bar(style), melody_t, every_bar(groove[i])]
-        )  # (bars, 4z)
+        # (bars, 4z): what bar t of track i hears
+        codes = layers.Concatenate()([chords_t, every_bar(style), melody_t, every_bar(groove[i])])
         bar_gen = build_bar_generator(4 * d, steps, pitches, cfg.width, f"bar_generator_{i}")
         bars_i = layers.TimeDistributed(bar_gen)(codes)  # (bars, steps, pitches)
         tracks.append(layers.Reshape((bars, steps, pitches, 1))(bars_i))
