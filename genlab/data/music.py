@@ -93,7 +93,7 @@ def _fetch(source: str, sha256: str) -> Path:
     dest = cache_dir() / "music" / f"{key[:16]}-{name}"
     if source.startswith("gs://"):
         if not dest.is_file():
-            _download_gcs(source, dest)
+            _download_gcs(source, dest, sha256 or None)
     else:
         if not sha256:
             raise ConfigError(f"data.music.sha256: required for an https:// source ({source})")
