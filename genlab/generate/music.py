@@ -7,7 +7,7 @@ import html
 import numpy as np
 
 from genlab import io, report
-from genlab.generate.images import save_png, to_png
+from genlab.generate.images import to_png
 
 # One colour per track (RGB), in track order; more tracks cycle.
 COLOURS = [(214, 39, 40), (44, 160, 44), (31, 119, 180), (255, 127, 14), (148, 103, 189), (140, 86, 75)]
@@ -72,18 +72,18 @@ def music_sections(model, out_dir: str, exp, data_uri: str) -> list[tuple[str, s
             steps,
         )
         links.append(f"<a href='{name}'>{name}</a>")
+    pngs = {}
     for name, rolls in (("pianorolls.png", fake), ("real_pianorolls.png", real)):
-        save_png(io.join(out_dir, name), rolls_picture(rolls, spec.lowest_pitch), scale=3)
+        pngs[name] = to_png(rolls_picture(rolls, spec.lowest_pitch), scale=3)
+        io.write_bytes(io.join(out_dir, name), pngs[name])
     note = (
         f"<p>{n} generated phrases of {bars} bars ({model.cfg.sampling} binarisation), one per row; "
         f"time runs left to right (grey lines: bar lines), pitch upwards (faint lines: each C). "
         f"Voices: {legend(spec.tracks)}.</p>"
         f"<p>MIDI files (one track per voice, {len(links)} phrases): {', '.join(links)}</p>"
     )
-    generated = note + report.img_tag(
-        to_png(rolls_picture(fake, spec.lowest_pitch), 3), "generated piano rolls"
-    )
+    generated = note + report.img_tag(pngs["pianorolls.png"], "generated piano rolls")
     held_out = "<p>Phrases of held-out pieces, drawn the same way, for comparison.</p>" + report.img_tag(
-        to_png(rolls_picture(real, spec.lowest_pitch), 3), "held-out piano rolls"
+        pngs["real_pianorolls.png"], "held-out piano rolls"
     )
     return [("Generated phrases", generated), ("Held-out phrases", held_out)]
