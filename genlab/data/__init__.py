@@ -70,6 +70,10 @@ def prepare(exp, out_uri: str) -> DatasetManifest:
         from genlab.data.folder import prepare_folder
 
         return prepare_folder(exp, out_uri)
+    if cfg.dataset == "music":  # MIDI/MusicXML pieces as piano-roll phrases: genlab.data.music
+        from genlab.data.music import prepare_music
+
+        return prepare_music(exp, out_uri)
     if cfg.dataset in IDX_DATASETS:
         ds = IDX_DATASETS[cfg.dataset]
         folder = fetch_idx(ds, cfg.source)
@@ -91,7 +95,7 @@ def prepare(exp, out_uri: str) -> DatasetManifest:
         )
     raise ConfigError(
         f"data.dataset: unknown dataset {cfg.dataset!r}; expected one of: "
-        f"{', '.join(sorted([*IDX_DATASETS, 'images', 'text']))}"
+        f"{', '.join(sorted([*IDX_DATASETS, 'images', 'music', 'text']))}"
     )
 
 
@@ -103,6 +107,10 @@ def data_spec(manifest: DatasetManifest, exp):
         from genlab.data.text import text_spec
 
         return text_spec(manifest, exp)
+    if manifest.extra.get("kind") == "music":  # piano-roll phrases: genlab.data.music
+        from genlab.data.music import music_spec
+
+        return music_spec(manifest, exp)
     return DataSpec(
         shape=tuple(manifest.shape),
         num_classes=manifest.num_classes,

@@ -49,6 +49,10 @@ def evaluate(exp, data_uri: str, model_uri: str) -> dict[str, float]:
         metrics.update({f"{k}_floor": v for k, v in all_metrics(f_test, f_train, seed=cfg.seed).items()})
         metrics["classifier_accuracy"] = float((extractor.predict(test_x) == test_y).mean())
         metrics.update(model.sample_metrics(fake, extractor))
+    if model.output_kind == "music":  # piano rolls: MuseGAN's statistics next to held-out phrases
+        from genlab.evaluate.music_metrics import evaluate_music
+
+        metrics.update(evaluate_music(model, data_uri, manifest, test_x, cfg))
     metrics.update(model.likelihood_metrics(test_x, cfg))
     if model.output_kind != "text":  # image datasets have test labels
         metrics.update(model.labelled_metrics(test_x, test_y, cfg))

@@ -24,10 +24,11 @@ FAMILIES = {
     "pixelcnn": "pixelcnn",
     "style_transfer": "style",
     "deepdream": "style",
+    "musegan": "musegan",
 }
 
 # model module -> its TensorFlow-free config module
-CONFIG_MODULES = {m: f"{m}_config" for m in ("gan", "vae", "text", "pixelcnn", "style")}
+CONFIG_MODULES = {m: f"{m}_config" for m in ("gan", "vae", "text", "pixelcnn", "style", "musegan")}
 
 # Families checked under train.mixed_precision (bfloat16): their output layers stay float32.
 MIXED_PRECISION = {"dcgan", "cgan", "wgan_gp", "vae", "style_transfer", "deepdream"}

@@ -28,6 +28,8 @@ class DataSpec:
     binarize: bool = False  # dynamically binarized pixels (Bernoulli likelihood)
     class_names: tuple[str, ...] = ()
     vocab: tuple[str, ...] = ()  # text models: the character of each token id (genlab.data.text)
+    tracks: tuple[str, ...] = ()  # music: the name of each track of a piano roll (genlab.data.music)
+    lowest_pitch: int = 0  # music: the MIDI pitch of a piano roll's first row
 
 
 class StepContext:

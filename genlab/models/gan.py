@@ -370,7 +370,7 @@ class WGANGP(UnconditionalGAN):
         def chunk_mean(per_example):  # the mean over one global critic batch (this replica's share)
             return ctx.mean(per_example) * n
 
-        z_all = ctx.normal([self.cfg.latent_dim])  # (b, latent): fresh latents for every critic batch
+        z_all = ctx.normal([self.latent_dim()])  # (b, latent): fresh latents for every critic batch
         eps_all = ctx.uniform([1] * (len(real.shape) - 1))  # (b, 1, 1, 1): interpolation weights
         d_losses, gps, distances = [], [], []
         for i in range(n):
@@ -388,7 +388,7 @@ class WGANGP(UnconditionalGAN):
             distances.append(chunk_mean(f_real - f_fake))
 
         # Generator: raise the critic's score of fakes.
-        z = ctx.normal([self.cfg.latent_dim])[:m]  # (m, latent)
+        z = ctx.normal([self.latent_dim()])[:m]  # (m, latent)
         with tf.GradientTape() as tape:
             g_loss = chunk_mean(-tf.squeeze(critic(gen(z, training=True), training=True), -1))
         grads = tape.gradient(g_loss, gen.trainable_variables)
