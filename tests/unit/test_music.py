@@ -4,7 +4,11 @@ metrics on hand-built rolls and the generator's structure."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import http.server
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -29,6 +33,11 @@ NOTES = [
     Note(2, 62, 10, 16),
     Note(3, 48, 0, 16),
 ]
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
 
 def test_roll_notes_round_trip_keeps_every_note():
@@ -128,6 +137,27 @@ def test_split_is_by_piece_and_user_files_are_checked(tmp_path, monkeypatch):
         str(tmp_path / "dz"),
     )
     assert zipped.checksum == manifest.checksum
+
+    # The same archive over http(s) with its sha256 (a plain file: checked by its own bytes).
+    handler = functools.partial(_Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/ten.zip"
+    try:
+        digest = hashlib.sha256((tmp_path / "ten.zip").read_bytes()).hexdigest()
+        served = exp.replace(
+            data=dataclasses.replace(
+                exp.data, source=url, music=dataclasses.replace(exp.data.music, sha256=digest)
+            )
+        )
+        assert prepare(served, str(tmp_path / "du")).checksum == manifest.checksum
+        wrong = served.replace(
+            data=dataclasses.replace(served.data, music=dataclasses.replace(exp.data.music, sha256="0" * 64))
+        )
+        with pytest.raises(DataError, match="sha256 mismatch"):
+            prepare(wrong, str(tmp_path / "dw"))
+    finally:
+        server.shutdown()
 
     write_pieces(tmp_path / "three_parts", 2, parts=3)
     exp3 = exp.replace(data=dataclasses.replace(exp.data, source=str(tmp_path / "three_parts")))
