@@ -73,6 +73,7 @@ class GenerativeModel(abc.ABC):
     family = "base"
     has_labels = False  # conditional models need labels to sample
     output_kind = "image"  # "image" models get FID/KID/precision/recall; others only their own metrics
+    sampling_networks: tuple[str, ...] = ()  # saved as .keras files for use outside genlab (genlab.export)
 
     def __init__(self, cfg, spec: DataSpec, train_cfg):
         self.cfg = cfg
@@ -109,6 +110,12 @@ class GenerativeModel(abc.ABC):
     def encode(self, images) -> np.ndarray:
         """Images -> latent means (for attribute vectors); encoder models only."""
         raise ConfigError(f"model.family: {self.family} has no encoder")
+
+    def serving_function(self):
+        """(fn, input_signature) of the exported SavedModel's ``serving_default``, or None.
+
+        ``fn`` takes tensors and returns a dict of named outputs (genlab.export)."""
+        return None
 
     # --- evaluation ---
     def likelihood_metrics(self, images: np.ndarray, eval_cfg) -> dict[str, float]:

@@ -144,8 +144,18 @@ def bce(targets, logits):
 class UnconditionalGAN(GenerativeModel):
     """Sampling shared by the GANs whose generator maps z ~ N(0, I) straight to an image."""
 
+    sampling_networks = ("generator",)
+
     def latent_dim(self) -> int:
         return self.cfg.latent_dim
+
+    def serving_function(self):
+        net = self.networks["generator"]
+
+        def serve(z):  # (n, latent_dim) -> (n, h, w, c) in [0, 1]
+            return {"image": tf.cast(net(z, training=False), tf.float32)}
+
+        return serve, [tf.TensorSpec((None, self.cfg.latent_dim), tf.float32, name="z")]
 
     def decode(self, z) -> np.ndarray:
         return np.asarray(self.networks["generator"](np.asarray(z, np.float32), training=False))
@@ -240,6 +250,7 @@ class ConditionalGAN(GenerativeModel):
 
     family = "cgan"
     has_labels = True
+    sampling_networks = ("generator",)
 
     def __init__(self, cfg: CGANConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
@@ -300,6 +311,17 @@ class ConditionalGAN(GenerativeModel):
 
     def latent_dim(self) -> int:
         return self.cfg.latent_dim
+
+    def serving_function(self):
+        net = self.networks["generator"]
+
+        def serve(z, label):  # (n, latent_dim), (n,) class indices -> (n, h, w, c) in [0, 1]
+            return {"image": tf.cast(net([z, tf.reshape(label, (-1, 1))], training=False), tf.float32)}
+
+        return serve, [
+            tf.TensorSpec((None, self.cfg.latent_dim), tf.float32, name="z"),
+            tf.TensorSpec((None,), tf.int32, name="label"),
+        ]
 
     def decode(self, z, labels=None) -> np.ndarray:
         """Latents -> images; labels=None requests ``class_blocks`` (a 10-row interpolation on
