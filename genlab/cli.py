@@ -78,7 +78,7 @@ def _print_headline(metrics: dict) -> None:
                 f"{key}={metrics[key]:.4g}" + (f" (real-data floor {floor:.4g})" if floor is not None else "")
             )
     shown += [
-        f"{k}={v:.4g}"
+        f"{k}={v:.4g}" if isinstance(v, int | float) else f"{k}={v}"  # the feature extractor: a sha256
         for k, v in sorted(metrics.items())
         if k not in ("fid", "kid", "precision", "recall") and not k.endswith("_floor")
     ]

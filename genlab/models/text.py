@@ -105,6 +105,10 @@ class TokenAndPositionEmbedding(layers.Layer):
         self.token_embedding = layers.Embedding(vocab_size, dim, name="token")
         self.position_embedding = layers.Embedding(max_len, dim, name="position")
 
+    def build(self, input_shape):  # the embeddings' weights exist before a .keras file's are loaded
+        self.token_embedding.build(input_shape)
+        self.position_embedding.build(input_shape)
+
     def get_config(self):  # what a .keras file needs to rebuild the layer
         return {
             **super().get_config(),
