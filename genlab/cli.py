@@ -5,6 +5,7 @@
     genlab compile PRESET|FILE -o pipeline.yaml                  IR YAML for the Kubeflow dashboard
     genlab submit PRESET|FILE --host URL [--namespace NS] [--experiment E] [--run-name R] [--wait]
     genlab prepare|train|evaluate|generate ...                   one step, straight into the library
+    genlab compare RUN... [-o compare.html]                      runs side by side on one page
 
 A user error (bad preset, key, value, data, unreachable host) prints one line and exits 2.
 """
@@ -157,6 +158,12 @@ def cmd_generate(args) -> None:
     print(f"report: {samples.report_html}")
 
 
+def cmd_compare(args) -> None:
+    from genlab.compare import compare
+
+    print(f"compare: {compare(args.runs, args.output)}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genlab", description="A Kubeflow Pipelines lab for generative models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -213,6 +220,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.add_argument("--metrics", default=None, help="metrics JSON to put in the report")
     sp.set_defaults(fn=cmd_generate)
+    sp = sub.add_parser("compare", help="one HTML page comparing runs: metrics, floors, curves, samples")
+    sp.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folders (runs/<pipeline>-<time>) or model folders"
+    )
+    sp.add_argument("-o", "--output", default="compare.html")
+    sp.set_defaults(fn=cmd_compare)
     return p
 
 

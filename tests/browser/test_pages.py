@@ -65,3 +65,24 @@ def test_a_broken_image_is_seen(run, tmp_path):
     page.write_text(re.sub(r"base64,[A-Za-z0-9+/=]{40}", "base64,bm90IGEgcG5n", report.read_text(), count=1))
     found = render(page)
     assert len(found["broken"]) == 1 and found["images"] >= 3
+
+
+def test_compare_page_renders_two_runs_side_by_side(run, tmp_path):
+    import json
+    import shutil
+
+    from genlab import cli
+
+    root, _, metrics = run
+    (root / "metrics.json").write_text(json.dumps(metrics))  # as `genlab evaluate --out` writes it
+    other = tmp_path / "second-run"
+    shutil.copytree(root, other)
+    page = tmp_path / "compare.html"
+    assert cli.main(["compare", str(root), str(other), "-o", str(page)]) == 0
+
+    found = render(page)
+    assert found["images"] == 4 and found["broken"] == []  # a loss curve and a sample grid per run
+    compared = table(found, "compare")
+    assert compared["header"] == ["metric", root.name, "second-run"]
+    assert compared["rows"] > 5 and "fid" in found["text"] and "floor" in found["text"]
+    assert "not comparable" not in found["text"]  # both runs name the same feature extractor
