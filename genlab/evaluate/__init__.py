@@ -16,13 +16,14 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def evaluate(exp, data_uri: str, model_uri: str) -> dict[str, float | str]:
+def evaluate(exp, data_uri: str, model_uri: str, details: dict | None = None) -> dict[str, float | str]:
     """Metrics for the trained model at ``model_uri``; keys are stable snake_case.
 
     ``fid``/``kid``/``precision``/``recall`` compare generated samples with the test split;
     the same keys with ``_floor`` compare real train images with the test split, the best a
     model can hope for with this many samples. ``feature_extractor_sha256`` (a string, image
-    models only) names the pinned feature space those numbers are in.
+    models only) names the pinned feature space those numbers are in. ``details``, when given,
+    receives what is not a scalar: ``confusion_matrix`` ({categories, matrix}) for the cGAN.
     """
     from genlab.train.loop import load_model
 
@@ -52,6 +53,9 @@ def evaluate(exp, data_uri: str, model_uri: str) -> dict[str, float | str]:
         metrics.update({f"{k}_floor": v for k, v in all_metrics(f_test, f_train, seed=cfg.seed).items()})
         metrics["classifier_accuracy"] = float((extractor.predict(test_x) == test_y).mean())
         metrics.update(model.sample_metrics(fake, extractor))
+        confusion = model.confusion(fake, extractor)
+        if confusion and details is not None:  # the cGAN's requested vs recognised classes
+            details["confusion_matrix"] = {"categories": confusion[0], "matrix": confusion[1]}
     metrics.update(model.likelihood_metrics(test_x, cfg))
     if model.output_kind != "text":  # image datasets have test labels
         metrics.update(model.labelled_metrics(test_x, test_y, cfg))

@@ -130,6 +130,10 @@ class GenerativeModel(abc.ABC):
         """Extra metrics on generated samples in the feature space (e.g. per-class accuracy)."""
         return {}
 
+    def confusion(self, samples: np.ndarray, extractor) -> tuple[list[str], list[list[int]]] | None:
+        """(class names, counts[requested][recognised]) for models told which class to draw; else None."""
+        return None
+
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
         """Extra (title, HTML fragment) sections for the report; pictures saved in ``out_dir``."""
         return []

@@ -346,6 +346,15 @@ class ConditionalGAN(GenerativeModel):
                 metrics[f"class_accuracy_{k}"] = float(correct[requested == k].mean())
         return metrics
 
+    def confusion(self, samples: np.ndarray, extractor) -> tuple[list[str], list[list[int]]]:
+        """Requested (rows, ``class_blocks``) vs recognised (columns, the feature classifier) classes."""
+        k = self.spec.num_classes
+        requested = class_blocks(len(samples), k)
+        counts = np.zeros((k, k), np.int64)
+        np.add.at(counts, (requested, extractor.predict(samples)), 1)
+        names = list(self.spec.class_names) or [str(i) for i in range(k)]
+        return names, counts.tolist()
+
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
         """One row of samples per requested class, labelled by the class's name."""
         import html
