@@ -5,8 +5,9 @@
 - ``<network>.keras``: each sampling network as a Keras 3 archive (``keras.saving.load_model``).
 - ``serving/1/``: a TensorFlow SavedModel whose ``serving_default`` signature is the family's
   generator (``z -> image``, ``z, label -> image``, ``prompt -> text``). The numbered folder is
-  the layout TF Serving and KServe's TensorFlow runtime expect (a model base path holding one
-  folder per version; see tensorflow/serving's serving_basic.md).
+  the layout TF Serving and KServe's TensorFlow runtime expect: a model base path holding one
+  folder per version (tensorflow/serving, tensorflow_serving/g3doc/serving_basic.md; KServe's
+  "Deploying TensorFlow Models" points ``storageUri`` at such a base path).
 """
 
 from __future__ import annotations
