@@ -99,6 +99,14 @@ def test_load_a_run_folder_and_serve_the_export(family, tiny_fashion, tmp_path):
     with pytest.raises(ConfigError, match="not a text model"):
         m.generate_text("a")
 
+    if family == "dcgan":  # a bucket: gs:// goes through tf.io.gfile as TF's in-memory ram:// does
+        from genlab import export
+
+        export.copy_tree(str(model_dir), "ram://bucket/run/train-model/model")
+        remote = genlab.load("ram://bucket/run")
+        assert remote.path == "ram://bucket/run/train-model/model"
+        np.testing.assert_allclose(remote.sample(6, seed=3), images, atol=1e-6)
+
 
 def test_text_model_export_continues_a_prompt_like_generate_text(tmp_path):
     corpus = tmp_path / "corpus.txt"
