@@ -45,6 +45,7 @@ def table(found: dict, css_class: str) -> dict:
     return tables[0]
 
 
+@pytest.mark.slow
 def test_report_renders_with_every_image_and_the_metrics(run):
     _, report, metrics = run
     found = render(report)
@@ -58,6 +59,7 @@ def test_report_renders_with_every_image_and_the_metrics(run):
     assert metrics["feature_extractor_sha256"] in found["text"]
 
 
+@pytest.mark.slow
 def test_a_broken_image_is_seen(run, tmp_path):
     """The probe itself: a picture whose bytes are not a PNG shows up as broken."""
     _, report, _ = run
@@ -67,6 +69,7 @@ def test_a_broken_image_is_seen(run, tmp_path):
     assert len(found["broken"]) == 1 and found["images"] >= 3
 
 
+@pytest.mark.slow
 def test_compare_page_renders_two_runs_side_by_side(run, tmp_path):
     import json
     import shutil

@@ -24,6 +24,7 @@ def arrays(tiny_fashion):
     return manifest, train, test
 
 
+@pytest.mark.slow
 def test_extractor_is_trained_once_into_the_store_and_reused(arrays, tmp_path, monkeypatch):
     manifest, (x, y), test = arrays
     monkeypatch.setenv("GENLAB_FEATURE_STORE", str(tmp_path / "store"))

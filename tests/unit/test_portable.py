@@ -46,6 +46,7 @@ def plain_tensorflow(script: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(TINY_MODELS))
 def test_load_a_run_folder_and_serve_the_export(family, tiny_fashion, tmp_path):
     model_dir = trained(TINY_MODELS[family], str(tiny_fashion), tmp_path / "run")
@@ -108,6 +109,7 @@ def test_load_a_run_folder_and_serve_the_export(family, tiny_fashion, tmp_path):
         np.testing.assert_allclose(remote.sample(6, seed=3), images, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_text_model_export_continues_a_prompt_like_generate_text(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat.\nthe dog ate the hat.\n" * 60)
