@@ -8,8 +8,8 @@ It is pinned: trained once per dataset checksum (and architecture version, epoch
 stored in the feature store, from where evaluate and generate of every later run load it. The
 store is ``$GENLAB_FEATURE_STORE`` (a folder or ``gs://`` prefix; on a cluster every step sets it
 to the shared volume, ``pipelines.cluster``), else ``~/.cache/genlab/features``. Each extractor
-is a folder holding ``classifier.weights.h5`` and, written last, ``extractor.json`` (its sha256,
-test accuracy and what it was trained on). The sha256 goes into every Metrics artifact and
+is a folder holding ``classifier-<sha256[:12]>.weights.h5`` and, written last, ``extractor.json``
+(which weights file, its sha256, test accuracy and what it was trained on). The sha256 goes into every Metrics artifact and
 report, so two runs' FIDs are comparable exactly when they name the same extractor.
 """
 
@@ -30,7 +30,7 @@ from genlab.data.sources import cache_dir
 
 ARCH_VERSION = 2  # bump when the architecture or training changes, so stored extractors are not reused
 FEATURE_LAYER = "features"
-WEIGHTS = "classifier.weights.h5"
+WEIGHTS = "classifier-{sha12}.weights.h5"  # named by content: two runs storing at once cannot mix files
 MARKER = "extractor.json"
 BATCH = 128
 
@@ -126,12 +126,13 @@ def get_extractor(
     marker = io.join(uri, MARKER)
     if io.exists(marker):
         meta = io.read_json(marker)
-        weights = io.read_bytes(io.join(uri, WEIGHTS))
+        weights = io.read_bytes(io.join(uri, meta["weights"]))
         if hashlib.sha256(weights).hexdigest() != meta["sha256"]:
             from genlab.errors import DataError
 
             raise DataError(
-                f"{uri}/{WEIGHTS}: its sha256 does not match {MARKER}; delete {uri} to train the extractor again"
+                f"{uri}/{meta['weights']}: its sha256 does not match {MARKER}; delete {uri} to train the "
+                "extractor again"
             )
         _load_weights(classifier, weights)
         log(f"feature extractor: {uri} (sha256 {meta['sha256'][:12]}, test accuracy {meta['test_accuracy']})")
@@ -144,11 +145,13 @@ def get_extractor(
     weights = _weights_bytes(classifier)
     info = ExtractorInfo(uri, hashlib.sha256(weights).hexdigest(), accuracy)
     io.makedirs(uri)
-    io.write_bytes(io.join(uri, WEIGHTS), weights)
+    name = WEIGHTS.format(sha12=info.sha256[:12])
+    io.write_bytes(io.join(uri, name), weights)
     io.write_json(  # last: a folder without it is incomplete, and is trained again
         marker,
         {
             "sha256": info.sha256,
+            "weights": name,
             "test_accuracy": accuracy,
             "dataset": manifest.dataset,
             "dataset_checksum": manifest.checksum,

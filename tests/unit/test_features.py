@@ -11,7 +11,7 @@ import pytest
 
 from genlab import data
 from genlab.errors import DataError
-from genlab.evaluate.features import MARKER, WEIGHTS, get_extractor, store_uri
+from genlab.evaluate.features import MARKER, get_extractor, store_uri
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,9 @@ def test_extractor_is_trained_once_into_the_store_and_reused(arrays, tmp_path, m
     folder = Path(first.info.uri)
     assert folder == Path(store_uri(manifest.checksum, 1)) and folder.parent == tmp_path / "store"
     meta = json.loads((folder / MARKER).read_text())
-    assert meta["sha256"] == hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest() == first.checksum
+    weights = folder / meta["weights"]
+    assert weights.name == f"classifier-{first.checksum[:12]}.weights.h5"
+    assert meta["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest() == first.checksum
     assert meta["dataset_checksum"] == manifest.checksum and meta["train_examples"] == len(x)
     assert meta["test_accuracy"] == first.info.test_accuracy and 0.0 <= meta["test_accuracy"] <= 1.0
     assert "training" in logs[0]
@@ -44,8 +46,8 @@ def test_extractor_is_trained_once_into_the_store_and_reused(arrays, tmp_path, m
     assert second.checksum == first.checksum and second.info.test_accuracy == meta["test_accuracy"]
     np.testing.assert_allclose(first.features(x[:16]), second.features(x[:16]), rtol=1e-6)
 
-    (folder / WEIGHTS).write_bytes(b"not the stored weights")
-    with pytest.raises(DataError, match=f"{WEIGHTS}: its sha256 does not match {MARKER}; delete"):
+    weights.write_bytes(b"not the stored weights")
+    with pytest.raises(DataError, match=f"{weights.name}: its sha256 does not match {MARKER}; delete"):
         get_extractor(manifest, x, y, epochs=1, log=logs.append)
 
 
