@@ -6,11 +6,12 @@ penultimate layer is the feature space.
 
 It is pinned: trained once per dataset checksum (and architecture version, epochs, seed) and
 stored in the feature store, from where evaluate and generate of every later run load it. The
-store is ``$GENLAB_FEATURE_STORE`` (a folder or ``gs://`` prefix; on a cluster every step sets it
-to the shared volume, ``pipelines.cluster``), else ``~/.cache/genlab/features``. Each extractor
-is a folder holding ``classifier-<sha256[:12]>.weights.h5`` and, written last, ``extractor.json``
-(which weights file, its sha256, test accuracy and what it was trained on). The sha256 goes into every Metrics artifact and
-report, so two runs' FIDs are comparable exactly when they name the same extractor.
+store is ``$GENLAB_FEATURE_STORE`` (a folder or ``gs://`` prefix; the trainer images set it to
+``/mnt/genlab/features`` on the volume every pipeline step mounts), else
+``~/.cache/genlab/features``. Each extractor is a folder holding
+``classifier-<sha256[:12]>.weights.h5`` and, written last, ``extractor.json`` (which weights file,
+its sha256, test accuracy and what it was trained on). The sha256 goes into every Metrics
+artifact and report, so two runs' FIDs are comparable exactly when they name the same extractor.
 """
 
 from __future__ import annotations
