@@ -6,6 +6,7 @@
     genlab submit PRESET|FILE --host URL [--namespace NS] [--experiment E] [--run-name R] [--wait]
                   [--token T|@FILE] [--cookies C|@FILE] [--client-id ID [--other-client-id ID --other-client-secret S|@FILE]]
     genlab prepare|train|evaluate|generate ...                   one step, straight into the library
+    genlab compare RUN... [-o compare.html]                      runs side by side on one page
 
 A user error (bad preset, key, value, data, unreachable host) prints one line and exits 2.
 """
@@ -92,7 +93,7 @@ def _print_headline(metrics: dict) -> None:
                 f"{key}={metrics[key]:.4g}" + (f" (real-data floor {floor:.4g})" if floor is not None else "")
             )
     shown += [
-        f"{k}={v:.4g}"
+        f"{k}={v:.4g}" if isinstance(v, int | float) else f"{k}={v}"  # the feature extractor: a sha256
         for k, v in sorted(metrics.items())
         if k not in ("fid", "kid", "precision", "recall") and not k.endswith("_floor")
     ]
@@ -182,6 +183,12 @@ def cmd_generate(args) -> None:
     print(f"report: {samples.report_html}")
 
 
+def cmd_compare(args) -> None:
+    from genlab.compare import compare
+
+    print(f"compare: {compare(args.runs, args.output)}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genlab", description="A Kubeflow Pipelines lab for generative models.")
     p.add_argument("--version", action="version", version=f"genlab {__version__}")
@@ -246,6 +253,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.add_argument("--metrics", default=None, help="metrics JSON to put in the report")
     sp.set_defaults(fn=cmd_generate)
+    sp = sub.add_parser("compare", help="one HTML page comparing runs: metrics, floors, curves, samples")
+    sp.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folders (runs/<pipeline>-<time>) or model folders"
+    )
+    sp.add_argument("-o", "--output", default="compare.html")
+    sp.set_defaults(fn=cmd_compare)
     return p
 
 

@@ -75,6 +75,7 @@ class GenerativeModel(abc.ABC):
     family = "base"
     has_labels = False  # conditional models need labels to sample
     output_kind = "image"  # "image" models get FID/KID/precision/recall; others only their own metrics
+    sampling_networks: tuple[str, ...] = ()  # saved as .keras files for use outside genlab (genlab.export)
 
     def __init__(self, cfg, spec: DataSpec, train_cfg):
         self.cfg = cfg
@@ -112,6 +113,12 @@ class GenerativeModel(abc.ABC):
         """Images -> latent means (for attribute vectors); encoder models only."""
         raise ConfigError(f"model.family: {self.family} has no encoder")
 
+    def serving_function(self):
+        """(fn, input_signature) of the exported SavedModel's ``serving_default``, or None.
+
+        ``fn`` takes tensors and returns a dict of named outputs (genlab.export)."""
+        return None
+
     # --- evaluation ---
     def likelihood_metrics(self, images: np.ndarray, eval_cfg) -> dict[str, float]:
         """Model-specific test metrics (ELBO, bits/dim, ...). Empty when the model has none."""
@@ -124,6 +131,10 @@ class GenerativeModel(abc.ABC):
     def sample_metrics(self, samples: np.ndarray, extractor) -> dict[str, float]:
         """Extra metrics on generated samples in the feature space (e.g. per-class accuracy)."""
         return {}
+
+    def confusion(self, samples: np.ndarray, extractor) -> tuple[list[str], list[list[int]]] | None:
+        """(class names, counts[requested][recognised]) for models told which class to draw; else None."""
+        return None
 
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
         """Extra (title, HTML fragment) sections for the report; pictures saved in ``out_dir``."""
