@@ -5,6 +5,7 @@
     genlab compile PRESET|FILE -o pipeline.yaml                  IR YAML for the Kubeflow dashboard
     genlab submit PRESET|FILE --host URL [--namespace NS] [--experiment E] [--run-name R] [--wait]
     genlab prepare|train|evaluate|generate ...                   one step, straight into the library
+    genlab translate MODEL --input IMAGE_OR_FOLDER --out DIR [--reverse]   apply pix2pix / CycleGAN
 
 A user error (bad preset, key, value, data, unreachable host) prints one line and exits 2.
 """
@@ -157,6 +158,13 @@ def cmd_generate(args) -> None:
     print(f"report: {samples.report_html}")
 
 
+def cmd_translate(args) -> None:
+    from genlab.generate.translate import translate_images
+
+    written = translate_images(args.model, args.input, args.out, reverse=args.reverse)
+    print(f"translated {len(written)} image(s) into {args.out}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genlab", description="A Kubeflow Pipelines lab for generative models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -213,6 +221,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.add_argument("--metrics", default=None, help="metrics JSON to put in the report")
     sp.set_defaults(fn=cmd_generate)
+    sp = sub.add_parser("translate", help="apply a trained pix2pix / CycleGAN generator to images")
+    sp.add_argument("model", help="the trained model folder (a pipeline run's model artifact)")
+    sp.add_argument("--input", required=True, help="a .png/.jpg image or a folder of them")
+    sp.add_argument("--out", required=True, help="where the translated PNGs are written")
+    sp.add_argument("--reverse", action="store_true", help="CycleGAN: translate B -> A instead of A -> B")
+    sp.set_defaults(fn=cmd_translate)
     return p
 
 

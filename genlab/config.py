@@ -25,8 +25,11 @@ PRESETS_DIR = Path(__file__).resolve().parents[1] / "pipelines" / "configs"
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | text | images
+    dataset: str = (
+        "fashion_mnist"  # fashion_mnist | mnist | text | images | image-to-image pairs (genlab.data)
+    )
     source: str = ""  # folder, file, https:// or gs://; "" = the dataset's default
+    sha256: str = ""  # of an https archive given as data.source (image-to-image datasets)
     shards: int = 4  # TFRecord shards per split
     image_size: int = 28  # images are resized to image_size x image_size
     max_train: int = 0  # keep the first N training examples (0 = all); for tiny runs

@@ -50,6 +50,7 @@ def evaluate(exp, data_uri: str, model_uri: str) -> dict[str, float]:
         metrics["classifier_accuracy"] = float((extractor.predict(test_x) == test_y).mean())
         metrics.update(model.sample_metrics(fake, extractor))
     metrics.update(model.likelihood_metrics(test_x, cfg))
+    metrics.update(model.dataset_metrics(data_uri, manifest, cfg))
     if model.output_kind != "text":  # image datasets have test labels
         metrics.update(model.labelled_metrics(test_x, test_y, cfg))
     metrics = {k: float(v) for k, v in sorted(metrics.items())}

@@ -21,6 +21,8 @@ FAMILIES = {
     "pixelcnn": "pixelcnn",
     "style_transfer": "style",
     "deepdream": "style",
+    "pix2pix": "pix2pix",
+    "cyclegan": "cyclegan",
 }
 
 # Families checked under train.mixed_precision (bfloat16): their output layers stay float32.
