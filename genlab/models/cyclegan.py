@@ -107,6 +107,20 @@ def pool_step(buffer, count, images, u_swap, u_slot):
     return out, buffer, count
 
 
+def per_example(x):
+    """Mean over every axis but the batch, in float32."""
+    return tf.reduce_mean(tf.cast(x, tf.float32), axis=list(range(1, len(x.shape))))
+
+
+def cycle_losses(g_ab, g_ba, real_a, real_b, fake_a=None, fake_b=None):
+    """Per-example cycle |F(G(a)) - a| + |G(F(b)) - b| and identity |G(b) - b| + |F(a) - a| (L1 means)."""
+    fake_b = g_ab(real_a) if fake_b is None else fake_b
+    fake_a = g_ba(real_b) if fake_a is None else fake_a
+    cycle = per_example(tf.abs(g_ba(fake_b) - real_a)) + per_example(tf.abs(g_ab(fake_a) - real_b))
+    identity = per_example(tf.abs(g_ab(real_b) - real_b)) + per_example(tf.abs(g_ba(real_a) - real_a))
+    return cycle, identity
+
+
 class HistoryPool:
     """The discriminator's history of generated images, kept as tf.Variables.
 
@@ -189,22 +203,19 @@ class CycleGAN(TranslationModel):
         real_a, real_b = self.split(tf.convert_to_tensor(batch["image"]))  # (b, h, w, c) each in [-1, 1]
         lam, ident = self.cfg.cycle_weight, self.cfg.cycle_weight * self.cfg.identity_weight
 
-        def per_example(x):  # mean over every axis but the batch
-            return tf.reduce_mean(tf.cast(x, tf.float32), axis=list(range(1, len(x.shape))))
-
         with tf.GradientTape() as tape:
             fake_b, fake_a = g_ab(real_a, training=True), g_ba(real_b, training=True)
             adv = per_example(tf.square(d_b(fake_b, training=True) - 1.0)) + per_example(
                 tf.square(d_a(fake_a, training=True) - 1.0)
             )
-            cycle = per_example(tf.abs(g_ba(fake_b, training=True) - real_a)) + per_example(
-                tf.abs(g_ab(fake_a, training=True) - real_b)
+            cycle, identity = cycle_losses(
+                lambda x: g_ab(x, training=True),
+                lambda x: g_ba(x, training=True),
+                real_a,
+                real_b,
+                fake_a,
+                fake_b,
             )
-            identity = 0.0
-            if ident:
-                identity = per_example(tf.abs(g_ab(real_b, training=True) - real_b)) + per_example(
-                    tf.abs(g_ba(real_a, training=True) - real_a)
-                )
             g_loss = ctx.mean(adv + lam * cycle + ident * identity)
         variables = self.trainable_for("generators")
         self.optimizers["generators"].apply_gradients(

@@ -56,16 +56,21 @@ def receptive_field(n_layers: int) -> int:
     return r
 
 
-def build_patchgan(shape: tuple[int, ...], width: int, n_layers: int, name: str) -> keras.Model:
-    """(h, w, c) images -> (h / 2^n, w / 2^n, 1) logits, one per overlapping patch."""
+def build_patchgan(shape: tuple[int, ...], width: int, n_layers: int, name: str, norm=None) -> keras.Model:
+    """(h, w, c) images -> (h / 2^n, w / 2^n, 1) logits, one per overlapping patch.
+
+    ``norm`` makes the normalization layers (default: instance norm, whose per-image statistics
+    let every pixel nudge every cell a little; tests pass an identity to see the convolutions'
+    receptive field alone)."""
+    norm = norm or instance_norm
     image = keras.Input(shape, name="image")
     x = layers.Conv2D(width, 4, strides=2, padding="same")(image)  # (h/2, w/2, width), no norm
     x = layers.LeakyReLU(0.2)(x)
     for i in range(1, n_layers):
         x = layers.Conv2D(width * min(2**i, 8), 4, strides=2, padding="same", use_bias=False)(x)
-        x = layers.LeakyReLU(0.2)(instance_norm()(x))  # (h/2^(i+1), w/2^(i+1), width * 2^i)
+        x = layers.LeakyReLU(0.2)(norm()(x))  # (h/2^(i+1), w/2^(i+1), width * 2^i)
     x = layers.Conv2D(width * min(2**n_layers, 8), 4, padding="same", use_bias=False)(x)
-    x = layers.LeakyReLU(0.2)(instance_norm()(x))  # (h/2^n, w/2^n, width * 2^n)
+    x = layers.LeakyReLU(0.2)(norm()(x))  # (h/2^n, w/2^n, width * 2^n)
     logits = layers.Conv2D(1, 4, padding="same", dtype="float32")(x)  # (h/2^n, w/2^n, 1)
     return keras.Model(image, logits, name=name)
 
