@@ -70,7 +70,7 @@ def _copy_gcs_folder(uri: str, dest: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def find_root(folder: Path, marker: tuple[str, ...]) -> Path:
+def find_root(folder: Path, marker: tuple[str, ...], layout: str = "") -> Path:
     """``folder`` or its single subfolder, whichever holds the ``marker`` subfolders (archives often
     wrap the dataset in one top folder, e.g. ``horse2zebra/trainA``)."""
     if all((folder / m).is_dir() for m in marker):
@@ -80,11 +80,11 @@ def find_root(folder: Path, marker: tuple[str, ...]) -> Path:
         return subs[0]
     raise DataError(
         f"data.source: {folder} has no {', '.join(m + '/' for m in marker)} subfolders "
-        f"(looked in it and in its single top folder)"
+        f"(looked in it and in its single top folder){'; expected ' + layout if layout else ''}"
     )
 
 
-def local_folder(source: str, sha256: str, marker: tuple[str, ...]) -> Path:
+def local_folder(source: str, sha256: str, marker: tuple[str, ...], layout: str = "") -> Path:
     """The local folder holding the ``marker`` subfolders, fetching and extracting as needed."""
     from genlab.data.sources import _download_gcs, _download_https, sha256_file
 
@@ -99,7 +99,7 @@ def local_folder(source: str, sha256: str, marker: tuple[str, ...]) -> Path:
         archive = _cache_root() / f"{sha256[:16]}.zip"
         if not (archive.is_file() and sha256_file(archive) == sha256):
             _download_https(source, archive, sha256)
-        return find_root(_extract_to_cache(archive, sha256), marker)
+        return find_root(_extract_to_cache(archive, sha256), marker, layout)
     if source.startswith("gs://"):
         key = source.rstrip("/").rsplit("/", 1)[-1]
         if source.endswith(".zip"):
@@ -107,19 +107,19 @@ def local_folder(source: str, sha256: str, marker: tuple[str, ...]) -> Path:
             _download_gcs(source, archive)
             if sha256 and sha256_file(archive) != sha256:
                 raise DataError(f"{source}: sha256 mismatch: expected {sha256}, got {sha256_file(archive)}")
-            return find_root(_extract_to_cache(archive, sha256_file(archive)), marker)
+            return find_root(_extract_to_cache(archive, sha256_file(archive)), marker, layout)
         dest = _cache_root() / "gcs" / "folders" / source[len("gs://") :].rstrip("/").replace("/", "__")
         _copy_gcs_folder(source, dest)
-        return find_root(dest, marker)
+        return find_root(dest, marker, layout)
     path = Path(source)
     if path.is_file() and path.suffix == ".zip":
         digest = sha256_file(path)
         if sha256 and digest != sha256:
             raise DataError(f"{path}: sha256 mismatch: expected {sha256}, got {digest}")
-        return find_root(_extract_to_cache(path, digest), marker)
+        return find_root(_extract_to_cache(path, digest), marker, layout)
     if not path.is_dir():
         raise DataError(f"data.source: {source} not found (expected a folder or a .zip archive)")
-    return find_root(path, marker)
+    return find_root(path, marker, layout)
 
 
 def _extract_to_cache(archive: Path, digest: str) -> Path:

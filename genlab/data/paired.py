@@ -76,13 +76,13 @@ def prepare_edges2fashion(exp, out_uri: str):
 # --- side-by-side A|B folders --------------------------------------------------------------------
 
 
+LAYOUT = "train/ and test/ (or val/) subfolders of side-by-side A|B images (the pix2pix datasets' layout)"
+
+
 def _split_folders(root: Path) -> dict[str, Path]:
     test = root / "test" if (root / "test").is_dir() else root / "val"
     if not (root / "train").is_dir() or not test.is_dir():
-        raise DataError(
-            f"data.source: {root} must hold train/ and test/ (or val/) subfolders of side-by-side "
-            f"A|B images (the pix2pix datasets' layout)"
-        )
+        raise DataError(f"data.source: {root} must hold {LAYOUT}")
     return {"train": root / "train", "test": test}
 
 
@@ -114,7 +114,7 @@ def prepare_paired_folder(exp, out_uri: str):
     from genlab.data.records import write_dataset
 
     cfg = exp.data
-    root = local_folder(cfg.source, cfg.sha256, marker=("train",))
+    root = local_folder(cfg.source, cfg.sha256, marker=("train",), layout=LAYOUT)
     files = {split: _images_in(folder) for split, folder in _split_folders(root).items()}
     for split, found in files.items():
         if not found:

@@ -153,7 +153,7 @@ def prepare_unpaired_folder(exp, out_uri: str, default_source: str = "", default
 
     cfg = exp.data
     source, sha256 = cfg.source or default_source, cfg.sha256 or (default_sha256 if not cfg.source else "")
-    root = local_folder(source, sha256, marker=FOLDERS)
+    root = local_folder(source, sha256, marker=FOLDERS, layout="the horse2zebra layout")
     files = {name: _images_in(root / name) for name in FOLDERS}
     channels = max(check_domain(files[name], root / name)[1] for name in FOLDERS)
     n = {

@@ -29,7 +29,7 @@ def exp(model: dict, dataset: str, **train):
 def test_unet_skips_join_encoder_and_decoder_at_the_same_resolution():
     width, size = 4, 32
     net = build_unet((size, size, 1), 1, width, dropout=0.0)
-    skips = sorted((layer for layer in net.layers if layer.name.startswith("skip_")), key=lambda l: l.name)
+    skips = sorted((layer for layer in net.layers if layer.name.startswith("skip_")), key=lambda s: s.name)
     assert [s.name for s in skips] == [f"skip_{i}" for i in range(4)]  # log2(32) - 1 joins
     for i, skip in enumerate(skips):
         up, encoder = (tuple(t.shape) for t in skip.input)
