@@ -317,7 +317,9 @@ def _quality(r: dict) -> list[str]:
         "is real train vs real test images in the same space (PixelCNN's at its 16x16 size). bits/dim: the "
         "VAEs' on dynamically binarized pixels (from the importance-sampled NLL), PixelCNN's on its quantised "
         "levels, so neither is comparable with 8-bit numbers in papers. nll: nats per image. perplexity and "
-        "bits/char: per character of the held-out text.",
+        "bits/char: per character of the held-out text. Image-to-image: l1 and ssim of pix2pix outputs "
+        "against held-out targets (pixels in [0, 1]); fid_ab / fid_ba: CycleGAN translations vs real images "
+        "of the target domain, in a feature space trained on both domains; cycle_l1: |F(G(x)) - x|.",
         "",
     ]
     lines += _table(

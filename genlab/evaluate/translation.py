@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def _rows_section(out_dir: str, name: str, rows: np.ndarray, cols: int, title: s
 
     picture = grid(rows, len(rows) // cols, cols)
     save_png(io.join(out_dir, name), picture)
-    return (title, f"<p>{caption}</p>\n{report.img_tag(to_png(picture), title)}")
+    return (title, f"<p>{html.escape(caption)}</p>\n{report.img_tag(to_png(picture), title)}")
 
 
 def triplet_section(model, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
