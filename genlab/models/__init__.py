@@ -26,7 +26,7 @@ FAMILIES = {
 }
 
 # Families checked under train.mixed_precision (bfloat16): their output layers stay float32.
-MIXED_PRECISION = {"dcgan", "cgan", "wgan_gp", "vae", "style_transfer", "deepdream"}
+MIXED_PRECISION = {"dcgan", "cgan", "wgan_gp", "vae", "style_transfer", "deepdream", "pix2pix", "cyclegan"}
 
 
 def family_module(family: str, where: str = "config"):

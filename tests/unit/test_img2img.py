@@ -210,3 +210,19 @@ def test_translation_families_refuse_other_data_and_sizes():
         model.translate(np.zeros((1, 16, 16, 1), np.float32), reverse=True)
     with pytest.raises(ConfigError, match="genlab translate"):
         model.sample(4, seed=0)
+
+
+@pytest.mark.parametrize("family", ["pix2pix", "cyclegan"])
+def test_bfloat16_steps_keep_float32_losses_and_outputs(family):
+    """Instance norm upcasts its statistics to float32 (Keras GroupNormalization); outputs are float32."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        cfg = {"family": family, "width": 4, "disc_width": 4, "patch_layers": 1}
+        cfg.update({"dropout": 0.0} if family == "pix2pix" else {"res_blocks": 1, "pool_size": 4})
+        model = models.build(exp(cfg, "paired", mixed_precision=True), PAIRS)
+        history = train_steps(model, 3, paired_batch())
+        assert all(np.isfinite(v) for h in history for v in h.values())
+        assert any(layer.compute_dtype == "bfloat16" for layer in model.networks[model.generators[0]].layers)
+        assert model.translate(paired_batch()[..., :1]).dtype == np.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
