@@ -169,3 +169,17 @@ def test_zip_members_outside_the_archive_are_refused(tmp_path, monkeypatch):
         data.prepare(exp("unpaired", str(archive)), str(tmp_path / "d"))
     assert not (tmp_path / "cache" / "outside.png").exists()
     assert not list((tmp_path / "cache" / "datasets" / "extracted").iterdir())  # no half-extracted folder
+
+
+def test_horse2zebra_defaults_to_the_official_archive_and_its_sha256(tmp_path, monkeypatch, serve):  # noqa: F811
+    from genlab.data import unpaired
+
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    archive, sha = horse2zebra_zip(tmp_path)
+    official = unpaired.HORSE2ZEBRA_SHA256
+    monkeypatch.setattr(unpaired, "HORSE2ZEBRA_URL", serve(archive.parent) + "/horse2zebra.zip")
+    with pytest.raises(DataError, match=f"sha256 mismatch: expected {official}"):  # ours is not the real one
+        data.prepare(exp("horse2zebra"), str(tmp_path / "d"))
+    monkeypatch.setattr(unpaired, "HORSE2ZEBRA_SHA256", sha)
+    manifest = data.prepare(exp("horse2zebra"), str(tmp_path / "d"))
+    assert manifest.extra["counts"]["train"] == [3, 2] and manifest.dataset == "horse2zebra"
