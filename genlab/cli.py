@@ -80,6 +80,7 @@ def _print_headline(metrics: dict) -> None:
             )
     shown += [
         f"{k}={v:.4g}"
+        + (f" (real-data floor {metrics[k + '_floor']:.4g})" if k + "_floor" in metrics else "")
         for k, v in sorted(metrics.items())
         if k not in ("fid", "kid", "precision", "recall") and not k.endswith("_floor")
     ]

@@ -226,3 +226,12 @@ def test_bfloat16_steps_keep_float32_losses_and_outputs(family):
         assert model.translate(paired_batch()[..., :1]).dtype == np.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_cli_headline_shows_each_metrics_floor(capsys):
+    from genlab.cli import _print_headline
+
+    _print_headline({"fid_ab": 0.28, "fid_ab_floor": 0.009, "cycle_l1_a": 0.035})
+    out = capsys.readouterr().out
+    assert "fid_ab=0.28 (real-data floor 0.009)" in out and "cycle_l1_a=0.035\n" in out
+    assert "fid_ab_floor" not in out
