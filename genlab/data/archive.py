@@ -10,6 +10,7 @@ never leaves a half-extracted dataset that looks complete. Extraction streams me
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import zipfile
@@ -43,6 +44,23 @@ def _extract(archive: Path, dest: Path) -> None:
         staging.rename(dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _copy_gcs_file(uri: str, dest: Path) -> None:
+    """Download one ``gs://`` object to ``dest`` under a temporary name, then rename it."""
+    import tensorflow as tf
+
+    from genlab import io
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    try:
+        with io.storage_errors(uri):
+            tf.io.gfile.copy(uri, tmp, overwrite=True)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _copy_gcs_folder(uri: str, dest: Path) -> None:
@@ -86,7 +104,7 @@ def find_root(folder: Path, marker: tuple[str, ...], layout: str = "") -> Path:
 
 def local_folder(source: str, sha256: str, marker: tuple[str, ...], layout: str = "") -> Path:
     """The local folder holding the ``marker`` subfolders, fetching and extracting as needed."""
-    from genlab.data.sources import _download_gcs, _download_https, sha256_file
+    from genlab.data.sources import _download_https, sha256_file
 
     if not source:
         raise DataError("data.source: required: a folder, a .zip file, an https:// archive or a gs:// path")
@@ -104,7 +122,7 @@ def local_folder(source: str, sha256: str, marker: tuple[str, ...], layout: str 
         key = source.rstrip("/").rsplit("/", 1)[-1]
         if source.endswith(".zip"):
             archive = _cache_root() / "gcs" / key
-            _download_gcs(source, archive)
+            _copy_gcs_file(source, archive)
             if sha256 and sha256_file(archive) != sha256:
                 raise DataError(f"{source}: sha256 mismatch: expected {sha256}, got {sha256_file(archive)}")
             return find_root(_extract_to_cache(archive, sha256_file(archive)), marker, layout)

@@ -18,7 +18,6 @@ Networks" (CVPR 2017), trained on paired (A, B) images.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import keras
 import tensorflow as tf
@@ -28,37 +27,8 @@ from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, StepContext
 from genlab.models.gan import adam_pair, bce
 from genlab.models.patchgan import build_patchgan, check_patchgan, instance_norm
-from genlab.models.translation import PAIRED, TranslationModel, check_dataset
-
-
-@dataclass(frozen=True)
-class Pix2PixConfig:
-    family: str = "pix2pix"
-    width: int = 64  # filters of the first encoder layer (paper: 64); deeper layers double, up to 8x
-    patch_layers: int = 3  # the PatchGAN's stride-2 layers: 3 -> 70 x 70 patches (paper, 256 x 256)
-    disc_width: int = 64
-    l1_weight: float = 100.0  # lambda (paper: 100)
-    dropout: float = 0.5  # in the three innermost decoder blocks (paper: 0.5)
-    beta_1: float = 0.5
-    direction: str = "AtoB"  # AtoB: translate the left/first image into the right/second; BtoA: reverse
-
-    def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", width=1, patch_layers=1, disc_width=1)
-        if self.l1_weight < 0:
-            raise ConfigError(f"model.l1_weight: expected a number >= 0, got {self.l1_weight}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.dropout: expected a number in [0, 1), got {self.dropout}")
-        if self.direction not in ("AtoB", "BtoA"):
-            raise ConfigError(f"model.direction: expected AtoB or BtoA, got {self.direction!r}")
-
-
-CONFIGS = {"pix2pix": Pix2PixConfig}
-
-
-def check_experiment(exp) -> None:
-    check_dataset(exp, PAIRED)
+from genlab.models.pix2pix_config import CONFIGS, Pix2PixConfig, check_experiment  # noqa: F401 (re-exported)
+from genlab.models.translation import TranslationModel
 
 
 def build_unet(shape: tuple[int, ...], out_channels: int, width: int, dropout: float) -> keras.Model:

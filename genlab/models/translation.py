@@ -14,8 +14,6 @@ import tensorflow as tf
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel, from_unit, to_unit
 
-PAIRED = {"edges2fashion", "paired"}
-UNPAIRED = {"sneakers2boots", "unpaired", "horse2zebra"}
 SPEC_FILE = "translation.json"  # the input shape, so `genlab translate` needs no prepared dataset
 
 
@@ -69,11 +67,3 @@ class TranslationModel(GenerativeModel):
         from genlab.evaluate.translation import translation_metrics
 
         return translation_metrics(self, data_uri, manifest, eval_cfg)
-
-
-def check_dataset(exp, allowed: set[str]) -> None:
-    if exp.data.dataset not in allowed:
-        raise ConfigError(
-            f"data.dataset: {exp.model.family} trains on {', '.join(sorted(allowed))}; "
-            f"got {exp.data.dataset!r}"
-        )
