@@ -13,8 +13,14 @@ def train_model(
     gpus_per_worker: int,
     steps: int,
     launcher: str,
+    trainer_image: str,
+    trainer_gpu_image: str,
 ):
-    """Distributed training: N workers with TF_CONFIG, locally or as a TFJob (launcher=local|tfjob|auto)."""
+    """Distributed training: N workers with TF_CONFIG, locally or as a TFJob (launcher=local|tfjob|auto).
+
+    A TFJob's replicas all run ``trainer_gpu_image`` when they get GPUs, else ``trainer_image``
+    (the pipeline's parameters, fixed to the registry chosen when it was compiled).
+    """
     from genlab import steps as genlab_steps
 
     model.metadata.update(
@@ -26,5 +32,7 @@ def train_model(
             gpus_per_worker=gpus_per_worker,
             steps=steps,
             launcher=launcher,
+            trainer_image=trainer_image,
+            trainer_gpu_image=trainer_gpu_image,
         )
     )

@@ -4,6 +4,7 @@
     genlab run PRESET|FILE [--workers N] [--set key=value ...]   the whole pipeline with kfp.local
     genlab compile PRESET|FILE -o pipeline.yaml                  IR YAML for the Kubeflow dashboard
     genlab submit PRESET|FILE --host URL [--namespace NS] [--experiment E] [--run-name R] [--wait]
+                  [--token T|@FILE] [--cookies C|@FILE] [--client-id ID [--other-client-id ID --other-client-secret S|@FILE]]
     genlab prepare|train|evaluate|generate ...                   one step, straight into the library
     genlab translate MODEL --input IMAGE_OR_FOLDER --out DIR [--reverse]   apply pix2pix / CycleGAN
 
@@ -20,8 +21,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from genlab import config
+from genlab import __version__, config
 from genlab.errors import GenlabError
+
+
+def _pipeline():
+    """The kfp pipeline module, from the genlab checkout (see pyproject.toml: not installed)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "pipelines" / "genlab_pipeline.py").is_file():
+        raise GenlabError(
+            f"{root}: no pipelines/genlab_pipeline.py; `genlab run|compile|submit` need a genlab "
+            f"checkout installed with `pip install -e '.[cpu]'` (or '.[gpu]')"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    import pipelines.genlab_pipeline
+
+    return pipelines.genlab_pipeline
 
 
 def _load(args) -> config.Experiment:
@@ -29,13 +45,11 @@ def _load(args) -> config.Experiment:
 
 
 def cmd_presets(args) -> None:
-    import yaml
-
     for name in config.preset_names():
         if args.names:
             print(name)
             continue
-        data = yaml.safe_load(config.preset_path(name).read_text()) or {}
+        data = config.read_yaml(config.preset_path(name))
         family = (data.get("model") or {}).get("family", "?")
         print(f"{name:32s} {family:15s} {data.get('description', '')}")
 
@@ -49,7 +63,7 @@ def _run_overrides(args) -> dict:
 
 def cmd_run(args) -> None:
     exp = config.load(args.preset, _run_overrides(args))  # fails here, before any work
-    from pipelines.genlab_pipeline import run_local
+    run_local = _pipeline().run_local
 
     print(
         f"genlab: running {exp.name} ({exp.model.family}) with {exp.train.workers} worker(s) via kfp.local",
@@ -89,7 +103,7 @@ def _print_headline(metrics: dict) -> None:
 
 def cmd_compile(args) -> None:
     exp = _load(args)
-    from pipelines.genlab_pipeline import compile_pipeline
+    compile_pipeline = _pipeline().compile_pipeline
 
     path = compile_pipeline(exp, args.output)
     print(f"compiled {exp.name} -> {path}")
@@ -97,8 +111,18 @@ def cmd_compile(args) -> None:
 
 def cmd_submit(args) -> None:
     exp = _load(args)
+    from genlab.kfp_auth import KfpAuth
     from genlab.submit import submit
-    from pipelines.genlab_pipeline import compile_pipeline
+
+    compile_pipeline = _pipeline().compile_pipeline
+
+    auth = KfpAuth.resolve(
+        token=args.token,
+        cookies=args.cookies,
+        client_id=args.client_id,
+        other_client_id=args.other_client_id,
+        other_client_secret=args.other_client_secret,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         package = compile_pipeline(exp, Path(tmp) / "pipeline.yaml")
@@ -113,6 +137,7 @@ def cmd_submit(args) -> None:
             run_name=args.run_name or f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}",
             arguments=arguments,
             wait=args.wait,
+            auth=auth,
         )
     print(f"submitted run {run_id}")
 
@@ -168,6 +193,7 @@ def cmd_translate(args) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genlab", description="A Kubeflow Pipelines lab for generative models.")
+    p.add_argument("--version", action="version", version=f"genlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_preset(sp):
@@ -201,6 +227,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=0)
     sp.add_argument("--launcher", default="tfjob", choices=["tfjob", "local", "auto"])
     sp.add_argument("--wait", action="store_true", help="wait for the run to finish")
+    # Credentials, as kfp.Client takes them (genlab/kfp_auth.py). A secret may be @FILE, which keeps
+    # it out of shell history and ps; the environment variables work too.
+    sp.add_argument("--token", help="bearer token or @FILE (else $GENLAB_KFP_TOKEN)")
+    sp.add_argument("--cookies", help="session cookies, e.g. 'authservice_session=...', or @FILE")
+    sp.add_argument("--client-id", help="IAP: the OAuth client id of the proxy")
+    sp.add_argument("--other-client-id", help="IAP user login: your desktop OAuth client id")
+    sp.add_argument("--other-client-secret", help="IAP user login: its secret, or @FILE")
     sp.set_defaults(fn=cmd_submit)
 
     sp = with_preset(sub.add_parser("prepare", help="prepare the dataset"))
@@ -241,6 +274,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genlab: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:
+        if e.name != "tensorflow":
+            raise
+        print(
+            "genlab: error: TensorFlow is not installed; install genlab with one of its extras: "
+            "pip install -e '.[cpu]' (CPU) or -e '.[gpu]' (NVIDIA GPU, with CUDA)",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

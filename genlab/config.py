@@ -9,7 +9,9 @@ file (``genlab/models/<family>.py``) next to the code that reads them.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +23,30 @@ import yaml
 from genlab.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "pipelines" / "configs"
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2's floats: PyYAML follows YAML 1.1, where ``1e-3`` (no dot) is a string."""
+
+
+# The float pattern of YAML 1.2's core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
+# plus PyYAML's underscores; ints still resolve first ("1000" stays an int).
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str):
+    """Parse YAML as configs are parsed everywhere (files, ``--set``, Run-form overrides)."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def did_you_mean(word: str, options) -> str:
+    """`` (did you mean 'x'?)`` for a close match among ``options``, else ""."""
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,121 @@ class GenerateConfig:
         _check_min(self, "generate", rows=1, cols=1, interpolation_steps=2)
 
 
+# Kubernetes syntax (k8s.io/apimachinery pkg/util/validation/validation.go: IsQualifiedName,
+# IsValidLabelValue, IsDNS1123Subdomain) and the Toleration enums (k8s.io/api core/v1 types.go).
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+TOLERATION_OPERATORS = ("Equal", "Exists")
+TAINT_EFFECTS = ("", "NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _check_label_key(key: str, where: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    ok = len(name) <= 63 and _LABEL_NAME.match(name)
+    if prefix:
+        ok = ok and len(prefix) <= 253 and _DNS_SUBDOMAIN.match(prefix)
+    if not ok:
+        raise ConfigError(
+            f"{where}: {key!r} is not a Kubernetes label key (an optional DNS prefix and '/', then "
+            "up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"
+        )
+
+
+def _check_label_value(value: str, where: str) -> None:
+    if value and not (len(value) <= 63 and _LABEL_NAME.match(value)):
+        raise ConfigError(
+            f"{where}: {value!r} is not a Kubernetes label value (up to 63 letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit)"
+        )
+
+
+def _check_labels(section: str, **maps: dict) -> None:
+    for name, mapping in maps.items():
+        for key, value in mapping.items():
+            _check_label_key(key, f"{section}.{name}")
+            _check_label_value(value, f"{section}.{name}.{key}")
+
+
+def _quantity(value: str, key: str, unit: str):
+    """A Kubernetes resource quantity (``500m``, ``2``, ``1536Mi``, ``4Gi``) as a Decimal."""
+    from kubernetes.utils import parse_quantity
+
+    try:
+        q = parse_quantity(value)
+    except (ValueError, TypeError):
+        q = None
+    if q is None or q <= 0:
+        raise ConfigError(f"{key}: expected a Kubernetes quantity > 0 such as {unit}, got {value!r}")
+    return q
+
+
+@dataclass(frozen=True)
+class Toleration:
+    """A pod toleration (Kubernetes core/v1 Toleration)."""
+
+    key: str = ""
+    operator: str = "Equal"  # Equal | Exists
+    value: str = ""
+    effect: str = ""  # "" (all) | NoSchedule | PreferNoSchedule | NoExecute
+
+    def __post_init__(self):
+        if self.operator not in TOLERATION_OPERATORS:
+            raise ConfigError(
+                f"cluster.tolerations: operator: expected one of {', '.join(TOLERATION_OPERATORS)}, "
+                f"got {self.operator!r}"
+            )
+        if self.effect not in TAINT_EFFECTS:
+            raise ConfigError(
+                f"cluster.tolerations: effect: expected one of NoSchedule, PreferNoSchedule, NoExecute "
+                f"or '' (all), got {self.effect!r}"
+            )
+        if self.operator == "Exists" and self.value:
+            raise ConfigError(f"cluster.tolerations: key {self.key!r}: operator Exists takes no value")
+        if not self.key and self.operator != "Exists":
+            raise ConfigError(
+                "cluster.tolerations: an empty key needs operator Exists (it tolerates every taint)"
+            )
+        if self.key:
+            _check_label_key(self.key, "cluster.tolerations.key")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Each TFJob worker pod on a cluster (the local launcher ignores this section).
+
+    GPUs per worker are ``train.gpus_per_worker``. GPU workers also get the ``nvidia.com/gpu``
+    limit and a toleration for the ``nvidia.com/gpu`` taint of GPU node pools.
+    """
+
+    # Kubernetes quantities; a YAML number (``cpu: 2``) is kept as its string.
+    cpu: str | int = "1"  # CPU request per worker
+    memory: str | int = "4Gi"  # memory request per worker
+    cpu_limit: str | int = ""  # "" = no CPU limit (a limit throttles; the request schedules)
+    memory_limit: str | int = ""  # "" = the memory request (a worker past it is OOM-killed, not its node)
+    labels: dict[str, str] = field(default_factory=dict)  # extra pod labels
+    node_selector: dict[str, str] = field(default_factory=dict)  # for CPU workers
+    gpu_node_selector: dict[str, str] = field(default_factory=lambda: {"genlab.io/pool": "gpu"})
+    tolerations: tuple[Toleration, ...] = ()
+
+    def __post_init__(self):
+        for name in ("cpu", "memory", "cpu_limit", "memory_limit"):
+            object.__setattr__(self, name, str(getattr(self, name)))
+        cpu = _quantity(self.cpu, "cluster.cpu", "'500m' or '2'")
+        memory = _quantity(self.memory, "cluster.memory", "'1536Mi' or '4Gi'")
+        if self.cpu_limit and _quantity(self.cpu_limit, "cluster.cpu_limit", "'2'") < cpu:
+            raise ConfigError(f"cluster.cpu_limit: {self.cpu_limit} is below cluster.cpu ({self.cpu})")
+        if self.memory_limit and _quantity(self.memory_limit, "cluster.memory_limit", "'4Gi'") < memory:
+            raise ConfigError(
+                f"cluster.memory_limit: {self.memory_limit} is below cluster.memory ({self.memory})"
+            )
+        _check_labels(
+            "cluster",
+            labels=self.labels,
+            node_selector=self.node_selector,
+            gpu_node_selector=self.gpu_node_selector,
+        )
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -110,6 +251,7 @@ class Experiment:
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -149,6 +291,14 @@ def _convert(value, tp, key: str, where: str):
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0])
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {key}: expected a mapping, got {type(value).__name__} {value!r}")
+        _, item = typing.get_args(tp)
+        return {
+            _convert(k, str, f"{key} key", where): _convert(v, item, f"{key}.{k}", where)
+            for k, v in value.items()
+        }
     if origin is tuple:
         (item, *_rest) = typing.get_args(tp)
         if not isinstance(value, list | tuple):
@@ -185,7 +335,9 @@ def from_dict(cls, data, where: str = "config", prefix: str = ""):
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
-            raise ConfigError(f"{where}: unknown key '{dotted}'; expected one of: {', '.join(names)}")
+            raise ConfigError(
+                f"{where}: unknown key '{dotted}'{did_you_mean(key, names)}; expected one of: {', '.join(names)}"
+            )
         kwargs[key] = _convert(value, hints[key], dotted, where)
     try:
         return cls(**kwargs)
@@ -209,7 +361,10 @@ def experiment_from_dict(data: dict, where: str = "config") -> Experiment:
     exp_hints = {f.name: f for f in dataclasses.fields(Experiment)}
     for key in sections:
         if key not in exp_hints:
-            raise ConfigError(f"{where}: unknown key '{key}'; expected one of: {', '.join(exp_hints)}")
+            raise ConfigError(
+                f"{where}: unknown key '{key}'{did_you_mean(key, exp_hints)}; "
+                f"expected one of: {', '.join(exp_hints)}"
+            )
     exp = Experiment(
         name=_convert(sections.get("name", "experiment"), str, "name", where),
         description=_convert(sections.get("description", ""), str, "description", where),
@@ -218,6 +373,7 @@ def experiment_from_dict(data: dict, where: str = "config") -> Experiment:
         train=from_dict(TrainConfig, sections.get("train", {}), where, "train"),
         evaluate=from_dict(EvaluateConfig, sections.get("evaluate", {}), where, "evaluate"),
         generate=from_dict(GenerateConfig, sections.get("generate", {}), where, "generate"),
+        cluster=from_dict(ClusterConfig, sections.get("cluster", {}), where, "cluster"),
     )
     try:
         check(exp)  # rules across sections (e.g. mixed precision vs the model family)
@@ -243,25 +399,49 @@ def preset_path(name_or_path: str) -> Path:
     candidate = PRESETS_DIR / f"{name_or_path}.yaml"
     if not candidate.is_file():
         raise ConfigError(
-            f"unknown preset '{name_or_path}'; expected one of: {', '.join(preset_names())} "
-            f"or a path to a .yaml file"
+            f"unknown preset '{name_or_path}'{did_you_mean(name_or_path, preset_names())}; "
+            f"expected one of: {', '.join(preset_names())} or a path to a .yaml file"
         )
     return candidate
 
 
-def parse_overrides(pairs: list[str]) -> dict:
+def parse_overrides(pairs: list[str], origin: str = "--set") -> dict:
     """``["train.steps=10", "model.latent_dim=32"]`` -> nested dict; values parsed as YAML."""
     out: dict = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {pair!r}: expected key=value, e.g. train.steps=100")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"{origin} {pair!r}: expected key=value, e.g. train.steps=100")
         node = out
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(raw) if raw else ""
+            if not isinstance(node, dict):
+                raise ConfigError(f"{origin} {pair!r}: {p} is set to a value earlier, not a section")
+        try:
+            node[leaf] = yaml_load(raw) if raw else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{origin} {pair!r}: the value is not valid YAML: {e}") from None
     return out
+
+
+def _leaves(tree: dict, prefix: str = ""):
+    """(dotted key, nested one-key dict) for each value of an overrides tree."""
+    for key, value in tree.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            for sub, nested in _leaves(value, dotted):
+                yield sub, {key: nested}
+        else:
+            yield dotted, {key: value}
+
+
+def _show(dotted: str, nested: dict) -> str:
+    value = nested
+    while isinstance(value, dict) and value:
+        value = next(iter(value.values()))
+    return f"{dotted}={json.dumps(value) if not isinstance(value, str) else value}"
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -274,17 +454,51 @@ def merge(base: dict, update: dict) -> dict:
     return merged
 
 
-def load(name_or_path: str, overrides: dict | None = None) -> Experiment:
-    """Load a preset or YAML file, apply overrides, validate everything."""
-    path = preset_path(name_or_path)
+def read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load(name_or_path: str, overrides: dict | None = None, origin: str = "--set") -> Experiment:
+    """Load a preset or YAML file, apply overrides, validate everything.
+
+    An error caused by an override names the override (``--set train.steps=-1: ...``), not the
+    file it was applied to; ``origin`` says where overrides came from.
+    """
+    path = preset_path(name_or_path)
+    data = read_yaml(path)
     data.setdefault("name", path.stem)
-    return experiment_from_dict(merge(data, overrides or {}), str(path))
+    return apply_overrides(data, overrides or {}, str(path), origin)
+
+
+def apply_overrides(data: dict, overrides: dict, where: str, origin: str = "--set") -> Experiment:
+    """``data`` (from ``where``) with ``overrides`` on top, validated; an error caused by one
+    override names it (``{origin} key=value: ...``) rather than ``where``."""
+    if not overrides:
+        return experiment_from_dict(data, where)
+    try:
+        return experiment_from_dict(merge(data, overrides), where)
+    except ConfigError as error:
+        raise _blame_override(data, overrides, where, origin, error) from None
+
+
+def _blame_override(data: dict, overrides: dict, where: str, origin: str, error: ConfigError) -> ConfigError:
+    try:
+        experiment_from_dict(data, where)
+    except ConfigError:
+        return error  # wrong by itself
+    for dotted, nested in _leaves(overrides):
+        try:
+            experiment_from_dict(merge(data, nested), f"{origin} {_show(dotted, nested)}")
+        except ConfigError as single:
+            return single
+    shown = " ".join(f"{origin} {_show(d, n)}" for d, n in _leaves(overrides))
+    return ConfigError(f"{where} with {shown}: {str(error).removeprefix(f'{where}: ')}")
 
 
 def from_json(text: str) -> Experiment:

@@ -11,7 +11,7 @@ import functools
 import sys
 
 from genlab import config, io
-from genlab.errors import GenlabError
+from genlab.errors import ConfigError, GenlabError
 
 
 def user_errors_exit(fn):
@@ -44,6 +44,46 @@ def with_overrides(config_json: str, *, workers: int = 0, gpus_per_worker: int =
     return config.experiment_from_dict(merged, "pipeline parameters")
 
 
+# The Run form's typed knobs: each sets train.<name>; their defaults are the compiled preset's values.
+RUN_KNOBS = ("steps", "batch_size", "learning_rate", "seed", "mixed_precision", "workers", "gpus_per_worker")
+
+
+@user_errors_exit
+def resolve_config(config_json: str, overrides: list | None = None, **knobs) -> tuple[str, str]:
+    """The Run form applied to the compiled-in config and validated, before any step works.
+
+    Knobs first, then ``overrides`` (``key=value`` strings, as ``--set``), so an override wins.
+    Returns (the experiment's JSON, the JSON of what data preparation reads): the prepare step
+    gets only the second, so its cache survives edits to training settings.
+    """
+    unknown = sorted(set(knobs) - set(RUN_KNOBS))
+    if unknown:
+        raise TypeError(f"resolve_config: unknown knobs {unknown}")
+    if not isinstance(overrides, list | tuple | type(None)) or not all(
+        isinstance(o, str) for o in overrides or []
+    ):
+        raise ConfigError(
+            f'overrides: expected a list of key=value strings, e.g. ["train.epochs=2"], got {overrides!r}'
+        )
+    base = config.from_json(config_json).to_dict()
+    changed = {k: v for k, v in knobs.items() if base["train"][k] != v}  # errors name only these
+    exp = config.apply_overrides(base, {"train": changed}, "config_json", origin="Run parameter")
+    sets = config.parse_overrides(list(overrides or []), origin="overrides")
+    exp = config.apply_overrides(exp.to_dict(), sets, "Run parameters", origin="overrides")
+    return exp.to_json(), data_config(exp).to_json()
+
+
+def data_config(exp) -> config.Experiment:
+    """Only what ``genlab.data.prepare`` reads: the data section, the model family, and a text
+    model's ``seq_len`` (the windows it cuts); everything else at its default."""
+    model = {"family": exp.model.family}
+    if hasattr(exp.model, "seq_len"):
+        model["seq_len"] = exp.model.seq_len
+    return config.experiment_from_dict(
+        {"name": "data", "model": model, "data": dataclasses.asdict(exp.data)}, "data section"
+    )
+
+
 @user_errors_exit
 def prepare_data(config_json: str, dataset_path: str) -> dict:
     from genlab import data
@@ -66,9 +106,20 @@ def train_model(
     gpus_per_worker: int,
     steps: int,
     launcher: str,
+    trainer_image: str = "",
+    trainer_gpu_image: str = "",
     launcher_options: dict | None = None,
 ) -> dict:
+    """Train with ``launcher`` (``local``, ``tfjob`` or ``auto``).
+
+    ``auto`` is resolved first, then that launcher's options are built from the config:
+    ``train.max_restarts`` for both (the TFJob's ``backoffLimit``), and for a TFJob the
+    ``cluster`` section and the image: ``trainer_gpu_image`` when workers get GPUs, else
+    ``trainer_image``, both fixed when the pipeline was compiled ("" = this process's
+    ``genlab.images``).
+    """
     from genlab.launch import TrainJob, get_launcher
+    from genlab.launch.base import resolve_launcher, unique_name
 
     exp = with_overrides(config_json, workers=workers, gpus_per_worker=gpus_per_worker, steps=steps)
     job = TrainJob(
@@ -77,21 +128,42 @@ def train_model(
         model_uri=model_path,
         workers=exp.train.workers,
         gpus_per_worker=exp.train.gpus_per_worker,
-        name=_job_name(exp.name),
+        name=unique_name(exp.name),
     )
-    options = dict(launcher_options or {})
-    if launcher in ("local", "auto") and "max_restarts" not in options:
-        options["max_restarts"] = exp.train.max_restarts
-    get_launcher(launcher, **options).run(job)
+    kind = resolve_launcher(launcher)
+    options = {"max_restarts": exp.train.max_restarts}
+    if kind == "tfjob":
+        options["cluster"] = exp.cluster
+        image = trainer_gpu_image if exp.train.gpus_per_worker > 0 else trainer_image
+        if image:
+            options["image"] = image
+    options.update(launcher_options or {})
+    get_launcher(kind, **options).run(job)
+    return model_metadata(exp, model_path)
+
+
+def model_metadata(exp, model_path: str) -> dict:
+    """The ``Output[Model]`` metadata the dashboard shows: what it is, what made it, how it ended."""
+    import keras
+    import tensorflow as tf
+
+    from genlab import __version__
+
     meta = io.read_json(io.join(model_path, "model.json"))
-    return {"family": meta["family"], "steps": meta["steps"], "workers": exp.train.workers}
-
-
-def _job_name(name: str) -> str:
-    import time
-
-    safe = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
-    return f"{safe[:40]}-{int(time.time())}"
+    history_path = io.join(model_path, "history.json")
+    history = io.read_json(history_path) if io.exists(history_path) else []
+    last = history[-1] if history else {}
+    return {
+        "family": meta["family"],
+        "framework": "tensorflow",
+        "framework_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "genlab_version": __version__,
+        "steps": meta["steps"],
+        "workers": exp.train.workers,
+        "dataset_checksum": meta.get("dataset_checksum", ""),
+        **{f"final_{k}": v for k, v in last.items() if k not in ("step", "examples_per_sec")},
+    }
 
 
 @user_errors_exit

@@ -12,6 +12,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
+# GKE mounts the node's driver (libcuda, libnvidia-ml, nvidia-smi) into every GPU container under
+# /usr/local/nvidia and expects the image to look there: "Installing NVIDIA GPU drivers" / "CUDA
+# libraries" in https://cloud.google.com/kubernetes-engine/docs/how-to/gpus, and the device plugin's
+# -container-path (GoogleCloudPlatform/container-engine-accelerators, cmd/nvidia_gpu). The NVIDIA
+# container runtime used elsewhere reads NVIDIA_VISIBLE_DEVICES instead and ignores these paths.
+ENV LD_LIBRARY_PATH=/usr/local/nvidia/lib64 \
+    PATH=/usr/local/nvidia/bin:/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+
 RUN groupadd --gid 1000 genlab \
  && useradd --uid 1000 --gid 1000 --create-home --shell /usr/sbin/nologin genlab \
  && mkdir -p /mnt/genlab /minio /gcs /s3 /opt/genlab \
@@ -19,17 +27,11 @@ RUN groupadd --gid 1000 genlab \
 
 WORKDIR /opt/genlab
 
-# TensorFlow with CUDA first, then genlab's other dependencies without tensorflow-cpu
-# (pyproject asks for tensorflow-cpu on x86_64; both would install the same `tensorflow` module).
-RUN pip install "tensorflow[and-cuda]==2.21.*"
+# genlab's `gpu` extra is tensorflow[and-cuda]: TensorFlow with the CUDA and cuDNN wheels. The
+# dependencies are installed first (from pyproject alone) so code changes keep this layer cached.
 COPY pyproject.toml README.md ./
-RUN python - <<'PY' > /tmp/requirements.txt
-import tomllib
-deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
-print("\n".join(d for d in deps if not d.replace("_", "-").startswith(("tensorflow-cpu", "tensorflow>", "tensorflow<", "tensorflow "))))
-PY
-RUN pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
-
+COPY genlab/__init__.py genlab/__init__.py
+RUN pip install ".[gpu]" && pip uninstall -y genlab
 COPY genlab genlab
 RUN pip install --no-deps . && python -c "import genlab, tensorflow as tf; print(genlab.__version__, tf.__version__)"
 

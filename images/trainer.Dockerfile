@@ -23,7 +23,7 @@ WORKDIR /opt/genlab
 # module setuptools reads the version from.
 COPY pyproject.toml README.md ./
 COPY genlab/__init__.py genlab/__init__.py
-RUN pip install . && pip uninstall -y genlab
+RUN pip install ".[cpu]" && pip uninstall -y genlab
 
 # Then the library itself.
 COPY genlab genlab

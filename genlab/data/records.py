@@ -72,7 +72,11 @@ def _example(image: np.ndarray, label: int) -> bytes:
         "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    # ``feature`` is a protobuf map, serialized in hash-table order unless asked otherwise; the
+    # upb runtime seeds its hash per process, so "image" and "label" swapped places between runs and
+    # one dataset had two checksums. Deterministic serialization writes map entries sorted by key.
+    return example.SerializeToString(deterministic=True)
 
 
 def _write_split(

@@ -1,29 +1,46 @@
-"""Where raw datasets come from: a local folder, https (sha256-checked) or ``gs://``.
+"""Where raw datasets come from: a local folder, https (sha256-checked, retried) or ``gs://``.
 
 Downloads land in a cache folder under a temporary name and are renamed only after their
-checksum matches, so a broken download never looks like a dataset.
+checksum matches, so a broken download never looks like a dataset. Transient failures
+(connection errors, timeouts, 5xx, short reads) are retried with exponential backoff; a 404
+or a checksum mismatch fails at once, since asking again cannot help.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.client
 import os
-import shutil
+import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from genlab.errors import DataError
+
+ATTEMPTS = 5  # per file; waits of 1, 2, 4, 8 s between them
+BACKOFF_S = 1.0
+_sleep = time.sleep  # tests replace it: no real waiting, and the waits can be checked
+AIR_GAPPED = (
+    "point data.source at a folder, https:// or gs:// location holding the four IDX .gz files "
+    "(e.g. --set data.source=gs://BUCKET/fashion-mnist; see docs/cluster.md, 'Air-gapped clusters')"
+)
 
 
 @dataclass(frozen=True)
 class IdxDataset:
     name: str
     default_dir: str  # where a system package puts the files
-    url: str  # the official https folder
-    sha256: dict  # file name -> sha256 of the .gz file
+    url: str  # an https folder holding the four .gz files
+    # file name -> sha256 of the *decompressed* IDX bytes. Not of the .gz: Debian's package
+    # re-compressed the upstream files (no file name in the gzip header, another mtime), so
+    # the .gz bytes differ between mirrors while the IDX content is the same everywhere.
+    sha256: dict
     class_names: tuple[str, ...]
 
     def files(self, split: str) -> tuple[str, str]:
@@ -34,12 +51,14 @@ class IdxDataset:
 FASHION_MNIST = IdxDataset(
     name="fashion_mnist",
     default_dir="/usr/share/datasets/fashion-mnist",  # Debian: dataset-fashion-mnist
-    url="https://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
-    sha256={
-        "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
-        "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
-        "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
-        "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+    # The https mirror Keras downloads Fashion-MNIST from (keras/src/datasets/fashion_mnist.py,
+    # same IDX file names). The upstream README's S3 *website* endpoint serves http only.
+    url="https://storage.googleapis.com/tensorflow/tf-keras-datasets",
+    sha256={  # checked against the Debian package's files (the same IDX content as upstream's)
+        "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     },
     class_names=(
         "T-shirt/top",
@@ -58,12 +77,14 @@ FASHION_MNIST = IdxDataset(
 MNIST = IdxDataset(
     name="mnist",
     default_dir="/usr/share/datasets/mnist",
+    # Keras ships MNIST as mnist.npz, not IDX; this is the https S3 (REST, not website) mirror
+    # torchvision downloads the IDX files from (pytorch/vision torchvision/datasets/mnist.py).
     url="https://ossci-datasets.s3.amazonaws.com/mnist",
     sha256={
-        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
     },
     class_names=tuple(str(d) for d in range(10)),
 )
@@ -83,23 +104,94 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _download_https(url: str, dest: Path, expected_sha256: str | None) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+def content_sha256(path: Path) -> str:
+    """sha256 of a .gz file's decompressed bytes (raises EOFError/BadGzipFile/zlib.error)."""
+    h = hashlib.sha256()
+    with gzip.open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _is_intact(path: Path, expected: str | None) -> bool:
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            shutil.copyfileobj(resp, out)
-        got = sha256_file(Path(tmp))
-        if expected_sha256 and got != expected_sha256:
-            raise DataError(f"{url}: sha256 mismatch: expected {expected_sha256}, got {got}")
-        os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        raise DataError(f"{url}: download failed: {e}") from None
+        return path.is_file() and (expected is None or content_sha256(path) == expected)
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
+class _Transient(Exception):
+    """A failure that another attempt may not see: retried with backoff."""
+
+
+def _verify(url: str, tmp: Path, expected: str | None) -> None:
+    try:
+        got = content_sha256(tmp)
+    except EOFError as e:  # a body cut short without a Content-Length to tell
+        raise _Transient(f"truncated gzip data ({e})") from None
+    except (OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError: not a .gz at all
+        raise DataError(f"{url}: not a gzip file ({e}); expected an IDX .gz file; {AIR_GAPPED}") from None
+    if expected and got != expected:
+        raise DataError(
+            f"{url}: sha256 mismatch: expected {expected} (of the decompressed IDX data), got {got}; "
+            f"this is not the dataset's file. {AIR_GAPPED}"
+        )
+
+
+def _download_once(url: str, tmp: Path, expected: str | None) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
+            length = resp.headers.get("Content-Length")
+            size = 0
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                out.write(block)
+                size += len(block)
+        if length is not None and size < int(length):
+            raise _Transient(f"short read: {size} of {length} bytes")
+    except urllib.error.HTTPError as e:
+        if e.code >= 500 or e.code in (408, 429):
+            raise _Transient(f"{e.code} {e.reason}") from None
+        raise DataError(
+            f"{url}: {e.code} {e.reason}; expected the dataset file there "
+            f"(sha256 {expected} of its decompressed IDX data). {AIR_GAPPED}"
+        ) from None
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
+        raise _Transient(str(getattr(e, "reason", e) or type(e).__name__)) from None
+    _verify(url, tmp, expected)
+
+
+def _download_https(url: str, dest: Path, expected_sha256: str | None) -> None:
+    """Download ``url`` to ``dest`` atomically, retrying transient failures with backoff."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                _download_once(url, tmp, expected_sha256)
+                os.replace(tmp, dest)
+                return
+            except _Transient as e:
+                if attempt == ATTEMPTS:
+                    raise DataError(
+                        f"{url}: download failed after {ATTEMPTS} attempts (last: {e}); check the "
+                        f"network, or {AIR_GAPPED}"
+                    ) from None
+                wait = BACKOFF_S * 2 ** (attempt - 1)
+                print(
+                    f"{url}: {e}; retrying in {wait:g}s (attempt {attempt + 1} of {ATTEMPTS})",
+                    file=sys.stderr,
+                )
+                _sleep(wait)
+    except OSError as e:  # the cache folder itself: disk full, read-only
+        raise DataError(f"{dest}: could not write the download: {e}") from None
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
-def _download_gcs(uri: str, dest: Path) -> None:
+def _download_gcs(uri: str, dest: Path, expected_sha256: str | None) -> None:
+    """The storage client retries transient errors itself and checks the object's checksum."""
     from google.api_core import exceptions as gexc
     from google.auth import exceptions as auth_exc
     from google.cloud import storage
@@ -110,7 +202,10 @@ def _download_gcs(uri: str, dest: Path) -> None:
     os.close(fd)
     try:
         storage.Client().bucket(bucket_name).blob(blob_name).download_to_filename(tmp, timeout=60)
+        _verify(uri, Path(tmp), expected_sha256)
         os.replace(tmp, dest)
+    except _Transient as e:
+        raise DataError(f"{uri}: {e}; the object in the bucket is incomplete. {AIR_GAPPED}") from None
     except auth_exc.DefaultCredentialsError:
         raise DataError(
             f"{uri}: no Google Cloud credentials (application default credentials or Workload "
@@ -134,13 +229,14 @@ def fetch_idx(ds: IdxDataset, source: str) -> Path:
         local = cache_dir() / "datasets" / ds.name
         for name in names:
             dest = local / name
-            if dest.is_file() and sha256_file(dest) == ds.sha256.get(name, sha256_file(dest)):
+            expected = ds.sha256.get(name)
+            if _is_intact(dest, expected):
                 continue
             uri = f"{source.rstrip('/')}/{name}"
             if source.startswith("gs://"):
-                _download_gcs(uri, dest)
+                _download_gcs(uri, dest, expected)
             else:
-                _download_https(uri, dest, ds.sha256.get(name))
+                _download_https(uri, dest, expected)
         return local
     folder = Path(source)
     if not folder.is_dir():

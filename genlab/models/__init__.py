@@ -1,7 +1,10 @@
 """Model families. Each family lives in one file and is registered here by name.
 
-A family module exposes ``CONFIGS`` (family name -> frozen Config dataclass) and
-``build(cfg, spec) -> GenerativeModel``. Modules are imported only when used.
+A family module exposes ``build(cfg, spec) -> GenerativeModel``; its config module
+(``<module>_config.py``, listed in CONFIG_MODULES) exposes ``CONFIGS`` (family name -> frozen Config
+dataclass) and optionally ``check_experiment(exp)``. Config modules import no TensorFlow, so a config
+is validated in well under a second; a family without one keeps both in its model module.
+Modules are imported only when used.
 """
 
 from __future__ import annotations
@@ -25,20 +28,35 @@ FAMILIES = {
     "cyclegan": "cyclegan",
 }
 
+# model module -> its TensorFlow-free config module
+CONFIG_MODULES = {m: f"{m}_config" for m in ("gan", "vae", "text", "pixelcnn", "style")}
+
 # Families checked under train.mixed_precision (bfloat16): their output layers stay float32.
 MIXED_PRECISION = {"dcgan", "cgan", "wgan_gp", "vae", "style_transfer", "deepdream", "pix2pix", "cyclegan"}
 
 
-def family_module(family: str, where: str = "config"):
+def _module_name(family: str, where: str) -> str:
     if family not in FAMILIES:
+        from genlab.config import did_you_mean
+
         raise ConfigError(
-            f"{where}: model.family: unknown family {family!r}; expected one of: {', '.join(sorted(FAMILIES))}"
+            f"{where}: model.family: unknown family {family!r}{did_you_mean(family, FAMILIES)}; "
+            f"expected one of: {', '.join(sorted(FAMILIES))}"
         )
-    return importlib.import_module(f"genlab.models.{FAMILIES[family]}")
+    return FAMILIES[family]
+
+
+def family_module(family: str, where: str = "config"):
+    return importlib.import_module(f"genlab.models.{_module_name(family, where)}")
+
+
+def config_module(family: str, where: str = "config"):
+    name = _module_name(family, where)
+    return importlib.import_module(f"genlab.models.{CONFIG_MODULES.get(name, name)}")
 
 
 def family_config(family: str, where: str = "config") -> type:
-    return family_module(family, where).CONFIGS[family]
+    return config_module(family, where).CONFIGS[family]
 
 
 def check(exp) -> None:
@@ -48,7 +66,7 @@ def check(exp) -> None:
             f"train.mixed_precision: not supported for model.family {exp.model.family!r} "
             f"(supported: {', '.join(sorted(MIXED_PRECISION))}); set it to false"
         )
-    family_rule = getattr(family_module(exp.model.family), "check_experiment", None)
+    family_rule = getattr(config_module(exp.model.family), "check_experiment", None)
     if family_rule:
         family_rule(exp)
 

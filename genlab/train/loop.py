@@ -23,6 +23,9 @@ import tensorflow as tf
 from genlab import data, io, models
 from genlab.errors import TrainingError
 from genlab.models.base import StepContext
+from genlab.train import summaries
+from genlab.train.checkpoints import resume_checkpoint
+from genlab.train.progress import Progress
 from genlab.train.strategy import make_strategy, role_from_env
 
 MODEL_MARKER = "model.json"  # written last by the chief: the model is complete
@@ -73,11 +76,13 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
 
     chief_dir = io.join(model_uri, "checkpoints")
     own_dir = chief_dir if role.is_chief else tempfile.mkdtemp(prefix=f"genlab-ckpt-w{role.index}-")
+    # Every worker resumes from the chief's newest intact checkpoint; the chief sets unreadable
+    # ones aside before its CheckpointManager reads the state file (it would list them again).
+    latest = resume_checkpoint(chief_dir, is_chief=role.is_chief, log=log)
     manager = tf.train.CheckpointManager(checkpoint, own_dir, max_to_keep=3)
-    latest = tf.train.latest_checkpoint(chief_dir)  # every worker resumes from the chief's
     if latest:
         checkpoint.restore(latest).expect_partial()
-        log(f"resumed from {latest} at step {int(step.numpy())}")
+        log(f"resumed from {latest} at step {int(step.numpy())}")  # every worker: they must agree
     resumed_from = int(step.numpy())
 
     steps = total_steps(exp, manifest.count("train"))
@@ -107,15 +112,19 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         return {k: strategy.reduce("SUM", v, axis=None) for k, v in per_replica.items()}
 
     writer = tf.summary.create_file_writer(io.join(model_uri, "tensorboard")) if role.is_chief else None
+    if writer:
+        summaries.write_hparams(writer, exp)
     history = _load_history(model_uri) if role.is_chief and resumed_from else []
     history = [h for h in history if h["step"] <= resumed_from]
     rates: list[float] = []
     last_good = resumed_from
-    t_log, s_log = time.time(), resumed_from
-    log(
-        f"training {exp.model.family} for {steps} steps (global batch {global_batch}, "
-        f"{role.num_workers} worker{'s' if role.num_workers > 1 else ''}, strategy {type(strategy).__name__})"
-    )
+    progress = Progress(steps, global_batch, resumed_from)
+    s_log = resumed_from
+    if role.is_chief:  # the other workers would print the same lines
+        log(
+            f"training {exp.model.family} for {steps} steps (global batch {global_batch}, "
+            f"{role.num_workers} worker{'s' if role.num_workers > 1 else ''}, strategy {type(strategy).__name__})"
+        )
 
     losses = {}
     while int(step.numpy()) < steps:
@@ -128,16 +137,12 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
                 f"{_kept(last_good, chief_dir)}; lower train.learning_rate and re-run"
             )
         if s % exp.train.log_every == 0 or s == steps:
-            now = time.time()
-            rate = (s - s_log) * global_batch / max(now - t_log, 1e-9)
+            line, rate = progress.line(s, losses)
             if s - s_log == exp.train.log_every and s_log != resumed_from:
                 rates.append(rate)  # skip the interval that holds tracing/warm-up
-            t_log, s_log = now, s
-            log(
-                f"step {s}/{steps} "
-                + " ".join(f"{k}={v:.4f}" for k, v in losses.items())
-                + f" examples/s={rate:.0f}"
-            )
+            s_log = s
+            if role.is_chief:
+                log(line)
             history.append({"step": s, **losses, "examples_per_sec": rate})
             if writer:
                 with writer.as_default(step=s):
@@ -156,6 +161,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
             last_good = s
             if role.is_chief:
                 io.write_json(io.join(model_uri, "history.json"), history)
+                summaries.write_samples(writer, model, exp.generate.seed, s)
 
     if role.is_chief:
         _save_model(model, exp, manifest, model_uri, int(step.numpy()), history)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from components import evaluate_model, generate_samples, prepare_data, train_model
+from components import evaluate_model, generate_samples, prepare_data, resolve_config, train_model
 from genlab import config, steps
 
 
@@ -38,6 +38,20 @@ def io_names(component):
 
 def test_component_interfaces():
     assert io_names(prepare_data) == ({"config_json": "String"}, {"dataset": "system.Dataset@0.0.1"})
+    assert io_names(resolve_config) == (
+        {
+            "config_json": "String",
+            "steps": "Integer",
+            "batch_size": "Integer",
+            "learning_rate": "Float",
+            "seed": "Integer",
+            "mixed_precision": "Boolean",
+            "workers": "Integer",
+            "gpus_per_worker": "Integer",
+            "overrides": "List",
+        },
+        {"config_json": "String", "data_json": "String"},
+    )
     ins, outs = io_names(train_model)
     assert ins == {
         "config_json": "String",
@@ -46,6 +60,8 @@ def test_component_interfaces():
         "gpus_per_worker": "Integer",
         "steps": "Integer",
         "launcher": "String",
+        "trainer_image": "String",
+        "trainer_gpu_image": "String",
     }
     assert outs == {"model": "system.Model@0.0.1"}
     assert io_names(evaluate_model)[1] == {"metrics": "system.Metrics@0.0.1"}
@@ -59,7 +75,7 @@ def test_component_interfaces():
 def test_components_use_the_versioned_trainer_image():
     from genlab.images import trainer_image
 
-    for component in (prepare_data, train_model, evaluate_model, generate_samples):
+    for component in (resolve_config, prepare_data, train_model, evaluate_model, generate_samples):
         assert component.component_spec.implementation.container.image == trainer_image()
 
 
@@ -68,6 +84,65 @@ def test_overrides_apply_on_top_of_the_config(idx_folder):
     assert exp.train.workers == 2 and exp.train.steps == 9
     same = steps.with_overrides(exp_json(idx_folder))
     assert same.train.workers == 1 and same.train.steps == 4
+
+
+KNOBS = dict(
+    steps=4, batch_size=16, learning_rate=2e-4, seed=0, mixed_precision=False, workers=1, gpus_per_worker=0
+)
+
+
+def test_run_form_knobs_then_overrides(idx_folder):
+    cfg, data_json = steps.resolve_config(
+        exp_json(idx_folder),
+        ["train.learning_rate=1e-3", "model.latent_dim=12"],
+        **{**KNOBS, "steps": 9, "batch_size": 32, "learning_rate": 5e-4, "mixed_precision": True},
+    )
+    exp = config.from_json(cfg)
+    assert exp.train.steps == 9 and exp.train.batch_size == 32 and exp.train.mixed_precision
+    assert exp.train.learning_rate == 1e-3  # overrides come last
+    assert exp.model.latent_dim == 12 and exp.data.source == str(idx_folder)
+    assert config.from_json(data_json) == steps.data_config(exp)
+
+
+@pytest.mark.parametrize(
+    "knobs, overrides, message",
+    [
+        (
+            {"learning_rate": -1.0},
+            [],
+            "error: Run parameter train.learning_rate=-1.0: train.learning_rate: expected",
+        ),
+        (
+            {"batch_size": 15, "workers": 2},
+            [],
+            "error: config_json with Run parameter train.batch_size=15 Run parameter train.workers=2: ",
+        ),
+        ({}, ["train.lr=1e-3"], "error: overrides train.lr=0.001: unknown key 'train.lr'"),
+        ({}, ["model.latent_dim"], "error: overrides 'model.latent_dim': expected key=value"),
+        ({}, "train.steps=3", "error: overrides: expected a list of key=value strings"),
+    ],
+)
+def test_run_form_errors_name_the_parameter(idx_folder, capsys, knobs, overrides, message):
+    with pytest.raises(SystemExit) as e:
+        steps.resolve_config(exp_json(idx_folder), overrides, **{**KNOBS, **knobs})
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1, err
+
+
+def test_prepare_sees_only_the_data_section(idx_folder):
+    """Training and model edits leave prepare's input (its cache key) unchanged; data edits do not."""
+    base = steps.resolve_config(exp_json(idx_folder), [], **KNOBS)[1]
+    edited = steps.resolve_config(
+        exp_json(idx_folder),
+        ["model.width=8", "evaluate.num_samples=64", "train.epochs=3"],
+        **{**KNOBS, "steps": 100, "learning_rate": 1e-3, "seed": 7, "workers": 2},
+    )[1]
+    assert edited == base
+    smaller = steps.resolve_config(exp_json(idx_folder), ["data.max_train=32"], **KNOBS)[1]
+    assert smaller != base and config.from_json(smaller).data.max_train == 32
+    text = config.load("char_lstm_fortunes")  # text windows are cut at the model's seq_len
+    assert config.from_json(steps.data_config(text).to_json()).model.seq_len == text.model.seq_len
 
 
 def test_user_error_exits_with_one_line(idx_folder, tmp_path, capsys):
@@ -87,7 +162,10 @@ def test_all_four_adapters_with_fake_artifact_paths(idx_folder, tmp_path):
     trained = steps.train_model(
         cfg, str(dataset), str(model), workers=1, gpus_per_worker=0, steps=0, launcher="local"
     )
-    assert trained == {"family": "dcgan", "steps": 4, "workers": 1}
+    assert trained["family"] == "dcgan" and trained["steps"] == 4 and trained["workers"] == 1
+    assert trained["framework"] == "tensorflow" and trained["framework_version"].startswith("2.")
+    assert {"keras_version", "genlab_version", "dataset_checksum"} <= set(trained)
+    assert {"final_d_loss", "final_g_loss"} <= set(trained)
     metrics = steps.evaluate_model(cfg, str(dataset), str(model))
     for key in ("fid", "kid", "precision", "recall", "fid_floor", "classifier_accuracy"):
         assert key in metrics

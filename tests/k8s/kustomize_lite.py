@@ -3,9 +3,10 @@
 Supported (and nothing else, on purpose): ``resources`` (files and local directories),
 ``namespace``, ``labels[].pairs`` (metadata.labels only), ``patches`` with an inline JSON 6902
 ``patch`` of ``add``/``replace`` ops selected by kind+name, ``configMapGenerator`` with
-``envs`` (hash suffix disabled) and ``replacements`` (source ``data.<key>``, target
-``metadata.annotations.[<key>]``). Resources annotated ``config.kubernetes.io/local-config``
-are dropped, as kustomize does. When ``kubectl`` is installed the tests check this renderer
+``envs`` (hash suffix disabled) and ``replacements`` (source ``data.<key>``, target a dotted
+path such as ``parameters.network`` or ``metadata.annotations.[<key>]``, created when missing). Resources annotated ``config.kubernetes.io/local-config``
+are dropped, as kustomize does, and a ServiceAccount subject without a namespace gets that of the
+same-named ServiceAccount in the build (kustomize's name references). When ``kubectl`` is installed the tests check this renderer
 against ``kubectl kustomize``; a kustomization using anything else raises.
 """
 
@@ -46,6 +47,19 @@ def _pointer(doc: dict, path: str, op: str, value) -> None:
     if op not in ("add", "replace"):
         raise NotImplementedError(op)
     doc[last] = copy.deepcopy(value)
+
+
+def _fill_subject_namespaces(objs: list[dict]) -> None:
+    """A ServiceAccount subject without a namespace gets that of the same-named ServiceAccount
+    in the build, as kustomize's name-reference transformer does; others stay as they are."""
+    accounts = {
+        o["metadata"]["name"]: o["metadata"].get("namespace") for o in objs if o["kind"] == "ServiceAccount"
+    }
+    for o in objs:
+        if o["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+            for s in o.get("subjects", []):
+                if s.get("kind") == "ServiceAccount" and not s.get("namespace") and accounts.get(s["name"]):
+                    s["namespace"] = accounts[s["name"]]
 
 
 def render(directory: str | Path) -> list[dict]:
@@ -89,6 +103,8 @@ def render(directory: str | Path) -> list[dict]:
         for o in hits:
             for op in yaml.safe_load(patch["patch"]):
                 _pointer(o, op["path"], op["op"], op.get("value"))
+    if "namespace" in k:
+        _fill_subject_namespaces(objs)
     for rep in k.get("replacements", []):
         src = rep["source"]
         (cm,) = [o for o in objs if o["kind"] == src["kind"] and o["metadata"]["name"] == src["name"]]
@@ -100,6 +116,9 @@ def render(directory: str | Path) -> list[dict]:
                 if o["kind"] == sel["kind"] and o["metadata"]["name"] == sel["name"]:
                     for fp in target["fieldPaths"]:
                         head, _, bracket = fp.partition(".[")
-                        assert head == "metadata.annotations", fp
-                        o["metadata"].setdefault("annotations", {})[bracket.rstrip("]")] = value
+                        keys = head.split(".") + ([bracket.rstrip("]")] if bracket else [])
+                        node = o
+                        for key in keys[:-1]:
+                            node = node.setdefault(key, {})
+                        node[keys[-1]] = value
     return [o for o in objs if (o["metadata"].get("annotations") or {}).get(LOCAL_CONFIG) != "true"]

@@ -4,7 +4,7 @@ import pytest
 import yaml
 from kfp import compiler, dsl
 
-from pipelines.cluster import FIELD_ENV, STEPS, configure_step
+from pipelines.cluster import FIELD_ENV, RESOURCES, STEPS, configure_step
 
 
 @dsl.component(base_image="python:3.11-slim")
@@ -58,7 +58,8 @@ def test_resources_in_the_container_spec(compiled):
         name: e["container"]["resources"] for name, e in spec["deploymentSpec"]["executors"].items()
     }
     train = containers[executor_for(spec, STEPS.index("train"))]
-    assert train["cpuRequest"] == 0.5 and train["memoryLimit"] == train["memoryRequest"]
+    assert train["cpuRequest"] == int(RESOURCES["train"][0].removesuffix("m")) / 1000  # "250m"
+    assert train["memoryLimit"] == train["memoryRequest"]
     assert "accelerator" not in train
     for res in containers.values():
         assert res["cpuRequest"] > 0 and res["memoryRequest"] > 0

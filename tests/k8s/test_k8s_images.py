@@ -96,11 +96,35 @@ def test_copy_sources_exist_in_context(dockerfile):
 
 
 def test_tensorflow_pins():
+    """Each image installs one TensorFlow through genlab's extras (the two would share a module)."""
+    import tomllib
+
     cpu = (ROOT / "images/trainer.Dockerfile").read_text()
     gpu = (ROOT / "images/trainer-gpu.Dockerfile").read_text()
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert "pip install ." in cpu and re.search(r"tensorflow-cpu>=2\.21,<2\.22", pyproject)
-    assert "tensorflow[and-cuda]==2.21.*" in gpu
-    assert "tensorflow-cpu" in gpu  # filtered out of the dependency list, with the reason
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("tensorflow")]
+    extras = project["optional-dependencies"]
+    assert "tensorflow-cpu>=2.21,<2.22; platform_machine == 'x86_64'" in extras["cpu"]
+    assert extras["gpu"] == ["tensorflow[and-cuda]>=2.21,<2.22"]
+    assert 'pip install ".[cpu]"' in cpu and "[gpu]" not in cpu
+    assert 'pip install ".[gpu]"' in gpu and "[cpu]" not in gpu
     mk = (ROOT / "mk/cluster.mk").read_text()
     assert "trainer_image(False)" in mk and "trainer_image(True)" in mk
+
+
+def env_of(dockerfile: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for word, args in instructions(dockerfile):
+        if word == "ENV":
+            env.update(dict(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)", args)))
+    return env
+
+
+def test_gpu_image_finds_the_driver_gke_mounts():
+    """GKE mounts the node's NVIDIA driver at /usr/local/nvidia (lib64 for libcuda, bin for nvidia-smi)."""
+    env = env_of(ROOT / "images/trainer-gpu.Dockerfile")
+    assert "/usr/local/nvidia/lib64" in env.get("LD_LIBRARY_PATH", "").split(":")
+    path = env.get("PATH", "").split(":")
+    assert "/usr/local/nvidia/bin" in path
+    assert "/usr/local/bin" in path and "/usr/bin" in path  # python and pip still found
+    assert "LD_LIBRARY_PATH" not in env_of(ROOT / "images/trainer.Dockerfile")

@@ -59,7 +59,7 @@ def test_overlay_validates(tree, overlay):
             assert obj["metadata"]["namespace"] == "genlab", obj["metadata"]["name"]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", OVERLAYS + ["profile"])
 @pytest.mark.skipif(
     not shutil.which("kubectl"), reason="kubectl not installed: checked with kustomize_lite only"
 )
@@ -157,7 +157,60 @@ def test_kind_cluster_and_pinned_installs():
     assert kfp["resources"] == [
         "https://github.com/kubeflow/pipelines/manifests/kustomize/env/platform-agnostic?ref=2.5.0"
     ]
+    cluster_scoped = yaml.safe_load((K8S / "kfp/cluster-scoped/kustomization.yaml").read_text())
+    assert cluster_scoped["resources"] == [
+        "https://github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=2.5.0"
+    ]
     mk = (ROOT / "mk/cluster.mk").read_text()
     assert "KFP_VERSION ?= 2.5.0" in mk and "TRAINING_OPERATOR_VERSION ?= v1.9.2" in mk
-    assert "cluster-scoped-resources?ref=$(KFP_VERSION)" in mk
+    assert "apply -k k8s/kfp/cluster-scoped" in mk
     assert "training-operator.git/manifests/overlays/standalone?ref=$(TRAINING_OPERATOR_VERSION)" in mk
+
+
+def containers_of(job: dict) -> list[dict]:
+    return job["spec"]["template"]["spec"]["containers"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_volume_owner_job_hands_the_volume_to_uid_1000(tree, overlay):
+    """KFP step pods cannot set fsGroup, and RWX NFS volumes ignore it: a Job chowns the root once."""
+    objs = rendered(tree, overlay)
+    job = by_kind(objs, "Job", "genlab-data-owner")
+    pod = job["spec"]["template"]["spec"]
+    (volume,) = pod["volumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == "genlab-data"
+    (container,) = containers_of(job)
+    (mount,) = container["volumeMounts"]
+    assert mount["name"] == volume["name"] and mount["mountPath"] == "/mnt/genlab"
+    script = " ".join(container["command"])
+    assert "chown 1000:1000 /mnt/genlab" in script
+    # the uid the images run as (images/*.Dockerfile USER 1000:1000) and the TFJob pods' fsGroup
+    for dockerfile in (ROOT / "images").glob("*.Dockerfile"):
+        assert "USER 1000:1000" in dockerfile.read_text()
+    # root, but with nothing beyond chown and chmod of a file it does not own
+    sc = container["securityContext"]
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN", "FOWNER"]}
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc.get("privileged", False) is False
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["nodeSelector"] == {"genlab.io/pool": "cpu"}
+    image = container["image"]
+    assert image.split(":")[-1].count(".") == 2, f"{image} is not pinned to a release"
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+
+
+def test_gke_filestore_network_comes_from_terraform(tree):
+    """The StorageClass joins the cluster's VPC (workload-identity.env), never `default`."""
+    sc = by_kind(rendered(tree, "gke"), "StorageClass", "genlab-filestore")
+    assert sc["parameters"]["network"] == "genlab-net"  # the value in workload-identity.env.example
+    (tree / "overlays/gke/workload-identity.env").write_text(
+        "pipeline_gsa=a@p.iam.gserviceaccount.com\ntrainer_gsa=b@p.iam.gserviceaccount.com\n"
+        "filestore_network=prod-vpc\n"
+    )
+    try:
+        sc = by_kind(rendered(tree, "gke"), "StorageClass", "genlab-filestore")
+        assert sc["parameters"] == {"tier": "standard", "network": "prod-vpc"}
+    finally:
+        example = tree / "overlays/gke/workload-identity.env.example"
+        (tree / "overlays/gke/workload-identity.env").write_text(example.read_text())
+    assert "network" not in yaml.safe_load((K8S / "overlays/gke/storageclass.yaml").read_text())["parameters"]

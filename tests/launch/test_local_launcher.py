@@ -23,6 +23,12 @@ FAKE_WORKER = textwrap.dedent("""\
     print(f"hello from worker {i}", flush=True)
     fail = os.environ.get("FAKE_FAIL_INDEX")
     if fail is not None and int(fail) == i:
+        # Fail only once worker 0 is up, so the test sees it stopped (not never started).
+        pid0 = os.path.join(os.environ["FAKE_DIR"], "pid-0")
+        for _ in range(600):
+            if os.path.exists(pid0):
+                break
+            time.sleep(0.05)
         for k in range(30):
             print(f"line {k}", flush=True)
         sys.exit(int(os.environ.get("FAKE_FAIL_CODE", "3")))

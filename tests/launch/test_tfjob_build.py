@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from kubeflow.training import KubeflowOrgV1TFJob
 from kubeflow.training.api_client import ApiClient
 
+from genlab.config import ClusterConfig, Toleration
 from genlab.errors import LaunchError
-from genlab.launch.base import TrainJob, worker_args
-from genlab.launch.tfjob import build_tfjob, k8s_name, needs_staging, to_dict
+from genlab.launch.base import TrainJob, unique_name, worker_args
+from genlab.launch.staging import needs_staging
+from genlab.launch.tfjob_spec import build_tfjob, k8s_name, tfjob_name, to_dict
 
 CFG = json.dumps({"model": {"family": "dcgan"}, "train": {"epochs": 1}})
 
@@ -69,8 +72,7 @@ def test_gpu_job_fields():
             job(gpus_per_worker=2),
             image="reg/genlab-trainer-gpu:0.1.0",
             namespace="ml",
-            cpu="4",
-            memory="16Gi",
+            pods=ClusterConfig(cpu="4", memory="16Gi"),
             backoff_limit=1,
             ttl_seconds_after_finished=60,
         )
@@ -88,13 +90,52 @@ def test_gpu_job_fields():
     assert body["spec"]["runPolicy"]["ttlSecondsAfterFinished"] == 60
 
 
+def test_pod_settings_come_from_the_cluster_section():
+    pods = ClusterConfig(
+        cpu="250m",
+        memory="1Gi",
+        cpu_limit="2",
+        memory_limit="1536Mi",
+        labels={"team": "vision", "cost-center": "ml-42"},
+        node_selector={"pool": "cpu-small"},
+        gpu_node_selector={"pool": "a100"},
+        tolerations=(
+            Toleration(key="dedicated", value="ml", effect="NoSchedule"),
+            Toleration(operator="Exists"),
+        ),
+    )
+    body = to_dict(build_tfjob(job(), image="i", namespace="genlab", pods=pods))
+    spec = pod_spec(body)
+    (container,) = spec["containers"]
+    assert container["resources"] == {
+        "requests": {"cpu": "250m", "memory": "1Gi"},
+        "limits": {"cpu": "2", "memory": "1536Mi"},
+    }
+    assert spec["nodeSelector"] == {"pool": "cpu-small"}
+    assert spec["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"},
+        {"operator": "Exists"},
+    ]
+    labels = body["spec"]["tfReplicaSpecs"]["Worker"]["template"]["metadata"]["labels"]
+    assert labels == {"team": "vision", "cost-center": "ml-42", "app.kubernetes.io/part-of": "genlab"}
+
+    gpu = pod_spec(to_dict(build_tfjob(job(gpus_per_worker=1), image="i", namespace="genlab", pods=pods)))
+    assert gpu["nodeSelector"] == {"pool": "a100"}
+    assert gpu["containers"][0]["resources"]["limits"] == {
+        "cpu": "2",
+        "memory": "1536Mi",
+        "nvidia.com/gpu": "1",
+    }
+    assert gpu["tolerations"][-1]["key"] == "nvidia.com/gpu"  # GPU pools' taint, added for GPU workers
+
+
 def test_custom_gpu_selector_and_no_pvc():
     body = to_dict(
         build_tfjob(
             job(gpus_per_worker=1),
             image="i",
             namespace="genlab",
-            gpu_node_selector={"pool": "a100"},
+            pods=ClusterConfig(gpu_node_selector={"pool": "a100"}),
             pvc=None,
         )
     )
@@ -138,11 +179,28 @@ def test_round_trip_through_the_sdk():
 def test_names_and_errors():
     assert k8s_name("Run 42_DCGAN.fashion") == "run-42-dcgan-fashion"
     assert k8s_name("7-up") == "up"
-    assert len(k8s_name("x" * 100)) == 40
+    assert len(k8s_name("x" * 100)) == 63
     with pytest.raises(LaunchError):
         k8s_name("123")
     with pytest.raises(LaunchError, match="workers must be >= 1"):
         build_tfjob(job(workers=0), image="i", namespace="genlab")
+    with pytest.raises(LaunchError, match="no container image"):
+        build_tfjob(job(), image="", namespace="genlab")
+
+
+def test_long_names_keep_their_unique_suffix():
+    # Two runs of one long-named experiment in the same TTL must not collide (409 AlreadyExists).
+    base = "style_transfer_fashion_mnist_with_a_really_long_experiment_name"
+    first, second = unique_name(base), unique_name(base)
+    names = [tfjob_name(job(name=n, workers=12)) for n in (first, second)]
+    assert names[0] != names[1]
+    for full, name in zip((first, second), names, strict=True):
+        assert name.endswith(full[-16:])  # "-<unix seconds>-<4 hex>" kept whole
+        # every replica's pod and service, <job>-worker-<i>, is a DNS-1035 label (<= 63)
+        assert len(f"{name}-worker-11") <= 63
+        assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name)
+    body = to_dict(build_tfjob(job(name=first, workers=12), image="i", namespace="genlab"))
+    assert body["metadata"]["name"] == names[0]
 
 
 @pytest.mark.parametrize(

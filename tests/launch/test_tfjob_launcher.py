@@ -349,3 +349,117 @@ def test_get_launcher_builds_the_tfjob_launcher(monkeypatch, tmp_path):
     launch = get_launcher("tfjob", kubeconfig=str(cfg), namespace="genlab")
     assert isinstance(launch, TFJobLauncher)
     assert launch.host == "http://127.0.0.1:1" and launch.namespace == "genlab"
+
+
+def test_options_a_launcher_does_not_take_are_one_clear_error(monkeypatch):
+    from genlab.errors import ConfigError
+    from genlab.launch.base import get_launcher
+
+    with pytest.raises(ConfigError, match=r"launcher 'local': does not take option\(s\) 'image'; it takes: "):
+        get_launcher("local", image="reg/img:1")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(
+        ConfigError, match=r"launcher 'local' \(launcher 'auto' in this environment\).*'cluster'"
+    ):
+        get_launcher("auto", cluster=None)
+    with pytest.raises(ConfigError, match=r"launcher 'tfjob': does not take option\(s\) 'backoff_limit'"):
+        get_launcher("tfjob", backoff_limit=2, client_configuration=k8s.Configuration(host="http://x"))
+
+
+def test_in_cluster_access_reads_the_service_account_dir(monkeypatch, tmp_path):
+    from genlab.launch.kube import in_cluster_namespace
+
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    (sa / "token").write_text("tok-123")
+    (sa / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    (sa / "namespace").write_text("team-a\n")
+    monkeypatch.setenv("GENLAB_SERVICE_ACCOUNT_DIR", str(sa))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    monkeypatch.delenv("GENLAB_NAMESPACE", raising=False)
+    cfg = api_client().configuration
+    assert cfg.host == "https://10.0.0.1:443"
+    assert cfg.api_key["authorization"] == "bearer tok-123"
+    assert cfg.ssl_ca_cert == str(sa / "ca.crt")
+    assert in_cluster_namespace() == "team-a"
+    monkeypatch.setenv("GENLAB_NAMESPACE", "from-downward-api")
+    assert in_cluster_namespace() == "from-downward-api"
+
+
+def test_train_step_with_launcher_auto_in_a_pod(serve, tmp_path, monkeypatch, idx_folder):
+    """The pipeline default, ``launcher=auto``, in a pod: a TFJob built from the config."""
+    from genlab import config, steps
+
+    mnt = tmp_path / "pvc"
+    mnt.mkdir()
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")  # what makes "auto" a TFJob
+    monkeypatch.setenv("GENLAB_MOUNT_PATH", str(mnt))
+    monkeypatch.delenv("GENLAB_IMAGE_REGISTRY", raising=False)
+    exp = config.experiment_from_dict(
+        {
+            "name": "auto-in-a-pod",
+            "model": {"family": "dcgan", "latent_dim": 8, "width": 4},
+            "data": {"source": str(idx_folder)},
+            "train": {"steps": 2, "batch_size": 8, "workers": 2, "max_restarts": 5},
+            "cluster": {"cpu": "250m", "memory": "1Gi", "labels": {"team": "vision"}},
+        }
+    )
+    dataset = tmp_path / "minio" / "dataset"
+    dataset.mkdir(parents=True)
+    (dataset / "manifest.json").write_text("{}")
+    model = tmp_path / "minio" / "model"
+
+    def on_get(n, cluster):  # worker 0 writes the model where its --model says
+        command = cluster.created[0]["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0][
+            "command"
+        ]
+        model_dir = command[command.index("--model") + 1]
+        os.makedirs(model_dir, exist_ok=True)
+        with open(os.path.join(model_dir, "model.json"), "w") as f:
+            json.dump({"family": "dcgan", "steps": 2}, f)
+
+    cluster = FakeCluster([(cond("Succeeded"), [])], on_get=on_get)
+    host = serve(cluster)
+    out = steps.train_model(
+        exp.to_json(),
+        str(dataset),
+        str(model),
+        workers=0,
+        gpus_per_worker=-1,
+        steps=0,
+        launcher="auto",
+        trainer_image="registry.example:5000/team/genlab-trainer:9",
+        trainer_gpu_image="registry.example:5000/team/genlab-trainer-gpu:9",
+        launcher_options={
+            "client_configuration": k8s.Configuration(host=host),
+            "namespace": NS,
+            "poll_s": 0.01,
+        },
+    )
+    assert {k: out[k] for k in ("family", "steps", "workers", "framework")} == {
+        "family": "dcgan",
+        "steps": 2,
+        "workers": 2,
+        "framework": "tensorflow",
+    }
+    (body,) = cluster.created
+    assert body["spec"]["runPolicy"]["backoffLimit"] == 5  # train.max_restarts
+    worker = body["spec"]["tfReplicaSpecs"]["Worker"]
+    (container,) = worker["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example:5000/team/genlab-trainer:9"
+    assert container["resources"]["requests"] == {"cpu": "250m", "memory": "1Gi"}
+    assert worker["template"]["metadata"]["labels"]["team"] == "vision"
+    assert container["volumeMounts"][0]["mountPath"] == str(mnt)  # GENLAB_MOUNT_PATH
+    assert container["command"][container["command"].index("--data") + 1].startswith(
+        str(mnt) + "/auto-in-a-pod-"
+    )
+    assert json.loads((model / "model.json").read_text())["steps"] == 2  # copied back from the PVC
+
+
+def test_a_pod_without_its_token_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("GENLAB_SERVICE_ACCOUNT_DIR", str(tmp_path / "no-sa"))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    with pytest.raises(ClusterError, match=r"running in a pod .* token .*no-sa/token is missing"):
+        api_client()

@@ -37,6 +37,10 @@ def train(tiny_fashion, model_dir, workers):
     LocalLauncher(stream=out).run(job)
     done = [json.loads(m) for m in re.findall(r"\] done: (\{.*\})", out.getvalue())]
     history = json.loads((model_dir / "history.json").read_text())
+    # Progress lines come from the chief alone (worker 0), each with its ETA.
+    step_lines = re.findall(r"\[worker-(\d+)\] (step .*)", out.getvalue())
+    assert {w for w, _ in step_lines} == {"0"} and len(step_lines) == 6
+    assert all("| ETA " in line for _, line in step_lines)
     return done, history
 
 

@@ -114,7 +114,20 @@ def test_compiled_pipeline_parameters_and_executors_hold_no_credentials(tmp_path
     assert not SECRET_VALUE.search(text)
     docs = [d for d in yaml.safe_load_all(text) if d]
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
-    assert set(params) == {"config_json", "workers", "gpus_per_worker", "steps", "launcher"}
+    assert set(params) == {
+        "config_json",
+        "steps",
+        "batch_size",
+        "learning_rate",
+        "seed",
+        "mixed_precision",
+        "workers",
+        "gpus_per_worker",
+        "overrides",
+        "launcher",
+        "trainer_image",
+        "trainer_gpu_image",
+    }
     for key, _ in keys_and_strings(json.loads(params["config_json"]["defaultValue"])):
         assert not SECRET_NAME.search(key), key
     for key, value in keys_and_strings(docs):
@@ -179,17 +192,27 @@ def test_kfp_token_is_sent_but_never_in_an_error_or_log(capsys):
     assert TOKEN not in out.out + out.err
 
 
-def test_submit_reads_the_token_from_the_environment_not_the_command_line(monkeypatch, capsys):
-    from genlab.cli import parser
+def test_submit_secrets_can_stay_off_the_command_line_and_are_never_printed(monkeypatch, capsys, tmp_path):
+    from genlab.cli import main, parser
 
     flags = {a for action in parser()._subparsers._group_actions[0].choices["submit"]._actions
              for a in action.option_strings}  # fmt: skip
-    assert not [
-        f for f in flags if SECRET_NAME.search(f)
-    ]  # a --token flag would land in shell history and ps
-    monkeypatch.setenv("GENLAB_KFP_TOKEN", TOKEN)
-    from genlab.cli import main
-
+    # The secret-bearing flags take @FILE, so a secret need not land in shell history and ps.
+    assert {f for f in flags if SECRET_NAME.search(f)} == {"--token", "--other-client-secret"}
+    assert "@FILE" in parser()._subparsers._group_actions[0].choices["submit"].format_help()
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    monkeypatch.setattr(Refusing, "seen_auth", [])
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"http://127.0.0.1:{server.server_port}"
+        assert main(["submit", "dcgan_tiny", "--host", host, "--token", f"@{token_file}"]) == 2
+    finally:
+        server.shutdown()
+    assert Refusing.seen_auth == [f"Bearer {TOKEN}"]  # read from the file, sent in the header only
+    monkeypatch.setenv("GENLAB_KFP_TOKEN", TOKEN)  # the environment works as before
     assert main(["submit", "dcgan_tiny", "--host", "http://127.0.0.1:9"]) == 2
     out = capsys.readouterr()
-    assert "unreachable" in out.err and TOKEN not in out.out + out.err
+    assert "refused the request (401" in out.err and "unreachable" in out.err
+    assert TOKEN not in out.out + out.err

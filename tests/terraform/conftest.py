@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TF_ROOT = REPO / "terraform"
-MODULES = ("gke", "storage", "iam", "kubeflow")
+MODULES = ("gke", "storage", "iam", "kubeflow", "registry")
 EXAMPLES = ("gke-gpu",)
 
 hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 is not installed (it is in genlab's dev extras)")

@@ -12,7 +12,7 @@ import pytest
 
 TF_ROOT = Path(__file__).resolve().parents[2] / "terraform"
 TF_FILES = sorted(p for p in TF_ROOT.rglob("*.tf") if ".terraform" not in p.parts)
-MODULE_DIRS = ["modules/gke", "modules/storage", "modules/iam", "modules/kubeflow"]
+MODULE_DIRS = ["modules/gke", "modules/storage", "modules/iam", "modules/kubeflow", "modules/registry"]
 ALL_DIRS = MODULE_DIRS + ["examples/gke-gpu"]
 PRIMITIVE_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
 
@@ -316,8 +316,8 @@ def test_kubeflow_uses_the_bucket_as_pipeline_root_and_workload_identity(tree):
     genlab = kf.data[("kustomization_overlay", "genlab")]
     assert genlab["resources"] == ["${var.genlab_overlay_path}"]
     assert kf.resolve("${var.namespace}") == "genlab"
-    storage_class = kf.one_block(kf.one_block(genlab, "patches"), "target")
-    assert storage_class == {"kind": "StorageClass", "name": "genlab-filestore"}
+    # The overlay takes the Filestore network from workload-identity.env; no second way here.
+    assert not kf.blocks(genlab, "patches")
 
 
 def test_kubeflow_install_agrees_with_k8s_kfp(tree, tf_root):
@@ -335,7 +335,8 @@ def test_example_writes_the_overlays_workload_identity_env(tree, tf_root):
     env_file = ex.resource("local_file", "workload_identity_env")
     assert env_file["filename"] == "${local.overlay_path}/workload-identity.env"
     keys = set(re.findall(r"^\s*(\w+)=", env_file["content"], flags=re.M))
-    assert keys == {"pipeline_gsa", "trainer_gsa"}, keys
+    assert keys == {"pipeline_gsa", "trainer_gsa", "filestore_network"}, keys
+    assert "filestore_network=${module.gke.network_name}" in env_file["content"]
     example = tf_root.parent / "k8s" / "overlays" / "gke" / "workload-identity.env.example"
     if example.is_file():
         expected = set(re.findall(r"^(\w+)=", example.read_text(encoding="utf-8"), flags=re.M))
@@ -356,7 +357,7 @@ def test_kubeflow_applies_in_priority_waves(tree):
 
 def test_example_wires_every_module(tree, tf_root):
     ex = tree["examples/gke-gpu"]
-    assert set(ex.modules) == {"gke", "storage", "iam", "kubeflow"}
+    assert set(ex.modules) == {"gke", "storage", "iam", "kubeflow", "registry"}
     for name, mod in ex.modules.items():
         source = mod["source"]
         assert source == f"../../modules/{name}"
@@ -439,3 +440,53 @@ def test_readme_documents_every_example_input_and_output(tree):
         assert f"| `{name}` |" in readme, f"terraform/README.md has no table row for {name}"
     for topic in ("terraform apply", "terraform destroy", "GPUS_ALL_REGIONS", "genlab submit", "--host"):
         assert topic in readme, f"terraform/README.md does not cover {topic}"
+
+
+# --- issue 11: private-cluster webhooks, the image registry, the Filestore network, KFP's namespace
+
+
+def test_control_plane_reaches_the_webhook_ports(tree):
+    """GKE opens only 443/10250 from a private control plane; the operators' webhooks need theirs."""
+    gke = tree["modules/gke"]
+    rule = gke.resource("google_compute_firewall", "control_plane_webhooks")
+    assert rule["direction"] == "INGRESS"
+    assert rule["source_ranges"] == ["${var.master_ipv4_cidr_block}"]
+    assert rule["target_service_accounts"] == ["${google_service_account.nodes.email}"]
+    allow = gke.one_block(rule, "allow")
+    assert allow["protocol"] == "tcp" and allow["ports"] == "${var.control_plane_webhook_ports}"
+    ports = set(gke.resolve(allow["ports"]))
+    assert {"9443", "8443"} <= ports  # Training Operator v1.9.2, KFP 2.5.0 cache server
+    cluster = gke.resource("google_container_cluster", "this")
+    private = gke.one_block(cluster, "private_cluster_config")
+    assert private["master_ipv4_cidr_block"] == "${var.master_ipv4_cidr_block}"
+
+
+def test_artifact_registry_repository_and_pull_access(tree):
+    reg = tree["modules/registry"]
+    repo = reg.resource("google_artifact_registry_repository", "images")
+    assert repo["format"] == "DOCKER" and repo["location"] == "${var.location}"
+    member = reg.resource("google_artifact_registry_repository_iam_member", "readers")
+    assert member["role"] == "roles/artifactregistry.reader"
+    assert member["repository"] == "${google_artifact_registry_repository.images.name}"
+    assert "docker.pkg.dev" in reg.outputs["repository_url"]["value"]
+    # pull access lives on the repository, not project-wide on the nodes
+    assert "artifactregistry" not in str(tree["modules/gke"].locals["node_roles"])
+    ex = tree["examples/gke-gpu"]
+    mod = ex.modules["registry"]
+    assert mod["reader_service_accounts"] == {"nodes": "${module.gke.node_service_account}"}
+    assert mod["location"] == "${var.region}"
+    assert ex.outputs["image_registry"]["value"] == "${module.registry.repository_url}"
+    apis = ex.resource("google_project_service", "apis")["for_each"]
+    assert "artifactregistry.googleapis.com" in str(apis)
+
+
+def test_kfp_cluster_scoped_part_follows_kfp_into_its_namespace(tree):
+    kf = tree["modules/kubeflow"]
+    cluster = kf.data[("kustomization_overlay", "kfp_cluster")]
+    assert cluster["namespace"] == "${var.kfp_namespace}"
+    (patch,) = kf.blocks(cluster, "patches")
+    assert kf.one_block(patch, "target") == {
+        "kind": "ClusterRoleBinding",
+        "name": "kubeflow-pipelines-cache-deployer-clusterrolebinding",
+    }
+    assert "/subjects/0/namespace" in patch["patch"] and "var.kfp_namespace" in patch["patch"]

@@ -26,7 +26,12 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_fashion, tmp_path, cap
     first = train(exp(6), str(tiny_fashion), str(model_dir))
     assert first.steps == 6 and first.resumed_from == 0
     assert (model_dir / "model.json").is_file()
-    assert list((model_dir / "tensorboard").glob("events.out.tfevents.*"))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    assert len(lines) == 3 and all(" examples/s | elapsed " in line and "| ETA " in line for line in lines)
+    assert lines[-1].endswith("ETA 0s")
+    tags = tensorboard_tags(model_dir / "tensorboard")
+    assert tags["samples"] == [3, 6]  # a sample grid at every checkpoint
+    assert {"loss", "examples_per_sec"} <= set(tags) and "_hparams_/session_start_info" in tags
 
     second = train(exp(10), str(tiny_fashion), str(model_dir))  # a re-run with more steps resumes
     assert second.resumed_from == 6 and second.steps == 10
@@ -37,6 +42,32 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_fashion, tmp_path, cap
     _, model = load_model(str(model_dir), str(tiny_fashion))
     samples = model.sample(4, seed=0)
     assert samples.shape == (4, 28, 28, 1) and np.isfinite(samples).all()
+
+
+def tensorboard_tags(folder) -> dict:
+    """tag -> steps written, over every event file in ``folder``."""
+    import tensorflow as tf
+
+    tags: dict = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    return tags
+
+
+def test_progress_line_has_elapsed_eta_and_rate():
+    from genlab.train.progress import Progress, duration
+
+    now = [100.0]
+    progress = Progress(total_steps=1000, global_batch=64, start_step=100, clock=lambda: now[0])
+    now[0] += 50.0  # 100 steps in 50 s: 2 steps/s, 128 examples/s; 800 steps left
+    line, rate = progress.line(200, {"d_loss": 1.25, "g_loss": 0.5})
+    assert rate == 128.0
+    assert line == "step 200/1000 d_loss=1.2500 g_loss=0.5000 | 128 examples/s | elapsed 50s | ETA 6m40s"
+    now[0] += 10.0  # faster now: the ETA follows the latest interval
+    assert progress.line(300, {})[0].endswith("| 640 examples/s | elapsed 1m00s | ETA 1m10s")
+    assert duration(3725) == "1h02m05s" and duration(0.4) == "0s"
 
 
 def test_load_model_refuses_an_unfinished_model(tmp_path):

@@ -10,6 +10,7 @@ locals {
 
 resource "google_project_service" "apis" {
   for_each = toset([
+    "artifactregistry.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
     "file.googleapis.com",
@@ -59,6 +60,19 @@ module "storage" {
   depends_on = [google_project_service.apis]
 }
 
+# The repository docs/cluster.md pushes the trainer images to; the nodes may pull from it.
+module "registry" {
+  source = "../../modules/registry"
+
+  project_id              = var.project_id
+  location                = var.region
+  repository_id           = var.name
+  labels                  = var.labels
+  reader_service_accounts = { nodes = module.gke.node_service_account }
+
+  depends_on = [google_project_service.apis]
+}
+
 module "iam" {
   source = "../../modules/iam"
 
@@ -71,14 +85,17 @@ module "iam" {
 }
 
 # The overlay's input: which Google service account genlab-pipeline and genlab-trainer act as
-# (k8s/overlays/gke turns it into their iam.gke.io/gcp-service-account annotations). It must
-# exist before the overlay is built, hence step 1 of the apply in terraform/README.md.
+# (k8s/overlays/gke turns it into their iam.gke.io/gcp-service-account annotations), and the VPC
+# the genlab-filestore StorageClass creates Filestore instances in (the cluster's network, not
+# `default`). It must exist before the overlay is built, hence step 1 of the apply in
+# terraform/README.md; `kubectl apply -k k8s/overlays/gke` reads the same file.
 resource "local_file" "workload_identity_env" {
   filename        = "${local.overlay_path}/workload-identity.env"
   file_permission = "0644"
   content         = <<-EOT
     pipeline_gsa=${module.iam.pipeline_service_account}
     trainer_gsa=${module.iam.trainer_service_account}
+    filestore_network=${module.gke.network_name}
   EOT
 }
 
@@ -91,7 +108,6 @@ module "kubeflow" {
   namespace                 = var.namespace
   pipeline_root             = module.storage.pipeline_root
   genlab_overlay_path       = local.overlay_path
-  filestore_network         = module.gke.network_name
 
   pipeline_service_account = module.iam.pipeline_service_account
   kfp_ui_service_account   = module.iam.kfp_ui_service_account

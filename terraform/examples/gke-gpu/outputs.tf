@@ -8,6 +8,11 @@ output "bucket" {
   value       = module.storage.bucket_url
 }
 
+output "image_registry" {
+  description = "Artifact Registry repository for the trainer images: make images GENLAB_IMAGE_REGISTRY=<this>, and the same value for genlab compile/submit."
+  value       = module.registry.repository_url
+}
+
 output "pipeline_root" {
   description = "Default pipeline root of KFP runs on this cluster."
   value       = module.storage.pipeline_root

@@ -99,3 +99,32 @@ resource "google_compute_firewall" "deny_ingress" {
     metadata = "INCLUDE_ALL_METADATA"
   }
 }
+
+# Private nodes: GKE's own firewall rule lets the control plane reach the nodes on 443 and 10250
+# only (https://cloud.google.com/kubernetes-engine/docs/how-to/private-clusters#add_firewall_rules),
+# so calls to admission webhooks served by pods on other ports time out. genlab's components serve:
+#   9443  the Training Operator v1.9.2 validating webhook, fail-closed: without this rule every
+#         TFJob create fails (--webhook-server-port, default 9443, in kubeflow/training-operator
+#         cmd/training-operator.v1/main.go; its Service maps 443 to 9443);
+#   8443  the KFP 2.5.0 cache-server mutating webhook (containerPort webhook-api, WEBHOOK_PORT, in
+#         kubeflow/pipelines manifests/kustomize/base/cache/cache-deployment.yaml).
+resource "google_compute_firewall" "control_plane_webhooks" {
+  project     = var.project_id
+  name        = "${var.name}-control-plane-webhooks"
+  network     = google_compute_network.this.id
+  direction   = "INGRESS"
+  priority    = 1000
+  description = "GKE control plane to admission webhooks served by pods (Training Operator, KFP cache server)."
+
+  source_ranges           = [var.master_ipv4_cidr_block]
+  target_service_accounts = [google_service_account.nodes.email]
+
+  allow {
+    protocol = "tcp"
+    ports    = var.control_plane_webhook_ports
+  }
+
+  log_config {
+    metadata = "EXCLUDE_ALL_METADATA"
+  }
+}

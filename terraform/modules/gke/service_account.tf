@@ -1,5 +1,6 @@
 # The nodes' own identity: a dedicated service account with only what a GKE node needs
-# (write logs and metrics, pull images), instead of the Compute Engine default (Editor).
+# (write logs and metrics; pulling genlab's images is granted on its one Artifact Registry
+# repository by modules/registry), instead of the Compute Engine default (Editor).
 # Workloads never use it: Workload Identity gives pods their own accounts (see modules/iam).
 
 locals {
@@ -9,7 +10,6 @@ locals {
     "roles/monitoring.viewer",
     "roles/stackdriver.resourceMetadata.writer",
     "roles/autoscaling.metricsWriter",
-    "roles/artifactregistry.reader",
   ])
 }
 

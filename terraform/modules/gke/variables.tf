@@ -105,6 +105,17 @@ variable "master_ipv4_cidr_block" {
   default     = "172.16.0.0/28"
 }
 
+variable "control_plane_webhook_ports" {
+  type        = list(string)
+  description = "TCP ports the private control plane may reach on the nodes besides GKE's own 443/10250: admission webhooks served by pods (9443 Training Operator, 8443 KFP cache server)."
+  default     = ["8443", "9443"]
+
+  validation {
+    condition     = alltrue([for p in var.control_plane_webhook_ports : can(regex("^[0-9]{1,5}$", p))])
+    error_message = "control_plane_webhook_ports must be single TCP port numbers such as \"9443\"."
+  }
+}
+
 variable "master_authorized_networks" {
   type = list(object({
     cidr_block   = string

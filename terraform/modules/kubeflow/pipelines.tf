@@ -1,6 +1,7 @@
 # Kubeflow Pipelines, standalone, from the upstream manifests at a pinned tag, laid out as
 # k8s/kfp does it (tests/terraform checks the two agree):
-#   cluster-scoped-resources  — CRDs (Argo, Application, ScheduledWorkflow), ClusterRoles, as shipped
+#   cluster-scoped-resources  — CRDs (Argo, Application, ScheduledWorkflow), ClusterRoles, and the
+#                               cache deployer's service account, moved into genlab's namespace too
 #   env/platform-agnostic     — the API server, UI, Argo, MySQL, the in-cluster object store, moved
 #                               into genlab's namespace: standalone KFP runs every workflow in its
 #                               own namespace, and genlab's steps, TFJobs and PVC live there
@@ -15,8 +16,25 @@ locals {
   wi_key   = "iam.gke.io/gcp-service-account"
 }
 
+# The cluster-scoped part follows KFP into its namespace exactly as k8s/kfp/cluster-scoped does
+# (see the comments there): the cache deployer's service account is created in var.kfp_namespace,
+# and the subject of its ClusterRoleBinding, which upstream writes as a literal `kubeflow`, is
+# pointed there too.
 data "kustomization_overlay" "kfp_cluster" {
   resources = ["${local.kfp_repo}/cluster-scoped-resources?ref=${var.kfp_version}"]
+  namespace = var.kfp_namespace
+
+  patches {
+    target {
+      kind = "ClusterRoleBinding"
+      name = "kubeflow-pipelines-cache-deployer-clusterrolebinding"
+    }
+    patch = yamlencode([{
+      op    = "replace"
+      path  = "/subjects/0/namespace"
+      value = var.kfp_namespace
+    }])
+  }
 }
 
 data "kustomization_overlay" "kfp" {

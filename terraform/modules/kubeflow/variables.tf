@@ -59,8 +59,3 @@ variable "kfp_ui_service_account" {
   type        = string
   description = "Email of the read-only Google service account of the KFP UI."
 }
-
-variable "filestore_network" {
-  type        = string
-  description = "VPC network name the genlab-filestore StorageClass creates Filestore instances in; must be the cluster's network."
-}
