@@ -46,6 +46,29 @@ def _extract(archive: Path, dest: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _download(url: str, dest: Path, sha256: str) -> None:
+    """Download an archive to ``dest`` under a temporary name; renamed only if its sha256 matches.
+    (The IDX downloader in ``genlab.data.sources`` checks gzip content, which a zip is not.)"""
+    import urllib.error
+    import urllib.request
+
+    from genlab.data.sources import sha256_file
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            shutil.copyfileobj(resp, out, 1 << 20)
+        got = sha256_file(Path(tmp))
+        if got != sha256:
+            raise DataError(f"{url}: sha256 mismatch: expected {sha256}, got {got}")
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        raise DataError(f"{url}: download failed: {e}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def _copy_gcs_file(uri: str, dest: Path) -> None:
     """Download one ``gs://`` object to ``dest`` under a temporary name, then rename it."""
     import tensorflow as tf
@@ -104,7 +127,7 @@ def find_root(folder: Path, marker: tuple[str, ...], layout: str = "") -> Path:
 
 def local_folder(source: str, sha256: str, marker: tuple[str, ...], layout: str = "") -> Path:
     """The local folder holding the ``marker`` subfolders, fetching and extracting as needed."""
-    from genlab.data.sources import _download_https, sha256_file
+    from genlab.data.sources import sha256_file
 
     if not source:
         raise DataError("data.source: required: a folder, a .zip file, an https:// archive or a gs:// path")
@@ -116,7 +139,7 @@ def local_folder(source: str, sha256: str, marker: tuple[str, ...], layout: str 
             )
         archive = _cache_root() / f"{sha256[:16]}.zip"
         if not (archive.is_file() and sha256_file(archive) == sha256):
-            _download_https(source, archive, sha256)
+            _download(source, archive, sha256)
         return find_root(_extract_to_cache(archive, sha256), marker, layout)
     if source.startswith("gs://"):
         key = source.rstrip("/").rsplit("/", 1)[-1]

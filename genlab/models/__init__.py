@@ -29,7 +29,9 @@ FAMILIES = {
 }
 
 # model module -> its TensorFlow-free config module
-CONFIG_MODULES = {m: f"{m}_config" for m in ("gan", "vae", "text", "pixelcnn", "style")}
+CONFIG_MODULES = {
+    m: f"{m}_config" for m in ("gan", "vae", "text", "pixelcnn", "style", "pix2pix", "cyclegan")
+}
 
 # Families checked under train.mixed_precision (bfloat16): their output layers stay float32.
 MIXED_PRECISION = {"dcgan", "cgan", "wgan_gp", "vae", "style_transfer", "deepdream", "pix2pix", "cyclegan"}

@@ -1,7 +1,10 @@
 """Image-to-image data: edges2fashion, sneakers2boots, side-by-side A|B folders, trainA/trainB folders
 and zip archives in the horse2zebra layout (local and https with sha256), with their errors."""
 
+import functools
 import hashlib
+import http.server
+import threading
 import zipfile
 
 import numpy as np
@@ -12,7 +15,24 @@ from genlab import config, data
 from genlab.data.paired import edge_maps
 from genlab.data.unpaired import pair_indices
 from genlab.errors import DataError
-from tests.unit.test_sources import serve  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def serve():
+    """A loopback https stand-in (plain http) serving a folder's files."""
+    servers = []
+
+    def start(folder):
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+        handler.log_message = lambda *a, **k: None
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for s in servers:
+        s.shutdown()
 
 
 def exp(dataset: str, source: str = "", size: int = 8, **extra):
@@ -145,7 +165,7 @@ def horse2zebra_zip(tmp_path):
     return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
-def test_zip_archive_local_and_https_with_sha256(tmp_path, monkeypatch, serve):  # noqa: F811
+def test_zip_archive_local_and_https_with_sha256(tmp_path, monkeypatch, serve):
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
     archive, sha = horse2zebra_zip(tmp_path)
     manifest = data.prepare(exp("horse2zebra", str(archive)), str(tmp_path / "local"))
@@ -171,7 +191,7 @@ def test_zip_members_outside_the_archive_are_refused(tmp_path, monkeypatch):
     assert not list((tmp_path / "cache" / "datasets" / "extracted").iterdir())  # no half-extracted folder
 
 
-def test_horse2zebra_defaults_to_the_official_archive_and_its_sha256(tmp_path, monkeypatch, serve):  # noqa: F811
+def test_horse2zebra_defaults_to_the_official_archive_and_its_sha256(tmp_path, monkeypatch, serve):
     from genlab.data import unpaired
 
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
