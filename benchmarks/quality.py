@@ -25,10 +25,14 @@ QUALITY_PRESETS = [
     "char_lstm_fortunes",
     "transformer_fortunes",
     "musegan_bach",
+    "pix2pix_edges2fashion",
+    "cyclegan_fashion",
 ]
 KEYS = (
     *("fid", "fid_floor", "kid", "kid_floor", "bits_per_dim", "elbo", "nll", "perplexity", "bits_per_char"),
     *("pitch_class_distance", "pitch_class_distance_floor"),  # music (genlab.evaluate.music_metrics)
+    # image-to-image (genlab.evaluate.translation)
+    *("l1", "ssim", "fid_ab", "fid_ab_floor", "fid_ba", "fid_ba_floor", "cycle_l1_a", "cycle_l1_b"),
 )
 
 SIZES = {  # presets, CPU seconds of training per preset, extra overrides

@@ -319,7 +319,10 @@ def _quality(r: dict) -> list[str]:
         "levels, so neither is comparable with 8-bit numbers in papers. nll: nats per image. perplexity and "
         "bits/char: per character of the held-out text. pitch_class_distance: total-variation distance "
         "between the pitch-class histograms of generated and held-out phrases (floor: real training vs "
-        "held-out phrases); the other MuseGAN statistics are in the preset's report.",
+        "held-out phrases); the other MuseGAN statistics are in the preset's report. Image-to-image: l1 and "
+        "ssim of pix2pix outputs against held-out targets (pixels in [0, 1]); fid_ab / fid_ba: CycleGAN "
+        "translations vs real images of the target domain, in a feature space trained on both domains; "
+        "cycle_l1: |F(G(x)) - x|.",
         "",
     ]
     lines += _table(

@@ -34,6 +34,8 @@ FAMILY_PRESETS = {
     "char_lstm": ["char_lstm_fortunes"],
     "transformer": ["transformer_fortunes"],
     "musegan": ["musegan_bach"],
+    "pix2pix": ["pix2pix_edges2fashion"],
+    "cyclegan": ["cyclegan_fashion"],
 }
 
 # steps timed per measurement (after one warm-up interval) and steps per logged interval

@@ -61,6 +61,7 @@ def evaluate(exp, data_uri: str, model_uri: str, details: dict | None = None) ->
 
         metrics.update(evaluate_music(model, data_uri, manifest, test_x, cfg))
     metrics.update(model.likelihood_metrics(test_x, cfg))
+    metrics.update(model.dataset_metrics(data_uri, manifest, cfg))
     if model.output_kind != "text":  # image datasets have test labels
         metrics.update(model.labelled_metrics(test_x, test_y, cfg))
     metrics = {k: float(v) for k, v in sorted(metrics.items())}

@@ -136,9 +136,18 @@ class GenerativeModel(abc.ABC):
         """(class names, counts[requested][recognised]) for models told which class to draw; else None."""
         return None
 
+    def dataset_metrics(self, data_uri: str, manifest, eval_cfg) -> dict[str, float]:
+        """Metrics that read the prepared dataset themselves (e.g. translation models: both domains)."""
+        return {}
+
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
         """Extra (title, HTML fragment) sections for the report; pictures saved in ``out_dir``."""
         return []
+
+    def state(self) -> dict:
+        """Extra tf.Variables that checkpoints keep beside networks and optimizers (e.g. CycleGAN's
+        history of generated images)."""
+        return {}
 
     # --- persistence: weights only; the architecture comes from the config ---
     def save(self, directory: str):

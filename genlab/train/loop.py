@@ -71,6 +71,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         step=step,
         **{f"net_{k}": v for k, v in model.networks.items()},
         **{f"opt_{k}": v for k, v in model.optimizers.items()},
+        **{f"state_{k}": v for k, v in model.state().items()},
     )
 
     chief_dir = io.join(model_uri, "checkpoints")
