@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -25,48 +26,36 @@ def _cache_root() -> Path:
     return cache_dir() / "datasets"
 
 
-def _extract(archive: Path, dest: Path) -> None:
-    """Unzip ``archive`` into ``dest`` atomically (dest appears whole or not at all)."""
+def extract(archive: Path, dest: Path) -> Path:
+    """Unpack a .zip or tar archive once into ``dest`` (atomic: a temp folder renamed into place)."""
     if dest.is_dir():
-        return
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        try:
+        if archive.name.lower().endswith(".zip"):
             with zipfile.ZipFile(archive) as z:
-                for member in z.infolist():
+                for member in z.infolist():  # streamed member by member; none may land outside
                     target = (staging / member.filename).resolve()
                     if not target.is_relative_to(staging.resolve()):
                         raise DataError(f"{archive}: member {member.filename!r} points outside the archive")
                     z.extract(member, staging)
-        except (zipfile.BadZipFile, OSError) as e:
-            raise DataError(f"{archive}: not a readable zip archive: {e}") from None
+        else:
+            with tarfile.open(archive) as t:
+                t.extractall(staging, filter="data")  # PEP 706: no links out, no absolute paths
         staging.rename(dest)
+    except (zipfile.BadZipFile, tarfile.TarError, OSError) as e:
+        raise DataError(f"{archive}: not a readable archive: {e}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return dest
 
 
 def _download(url: str, dest: Path, sha256: str) -> None:
-    """Download an archive to ``dest`` under a temporary name; renamed only if its sha256 matches.
-    (The IDX downloader in ``genlab.data.sources`` checks gzip content, which a zip is not.)"""
-    import urllib.error
-    import urllib.request
+    """The shared https downloader: retried, atomic, renamed only if the archive's sha256 matches."""
+    from genlab.data.sources import _download_https
 
-    from genlab.data.sources import sha256_file
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            shutil.copyfileobj(resp, out, 1 << 20)
-        got = sha256_file(Path(tmp))
-        if got != sha256:
-            raise DataError(f"{url}: sha256 mismatch: expected {sha256}, got {got}")
-        os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        raise DataError(f"{url}: download failed: {e}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    _download_https(url, dest, sha256)
 
 
 def _copy_gcs_file(uri: str, dest: Path) -> None:
@@ -87,7 +76,7 @@ def _copy_gcs_file(uri: str, dest: Path) -> None:
 
 
 def _copy_gcs_folder(uri: str, dest: Path) -> None:
-    """Copy a ``gs://`` folder of images to ``dest`` one file at a time (atomic like ``_extract``).
+    """Copy a ``gs://`` folder of images to ``dest`` one file at a time (atomic like ``extract``).
 
     Copied afresh on every preparation: a bucket folder may change, unlike a checksummed archive."""
     import tensorflow as tf
@@ -165,5 +154,5 @@ def local_folder(source: str, sha256: str, marker: tuple[str, ...], layout: str 
 
 def _extract_to_cache(archive: Path, digest: str) -> Path:
     dest = _cache_root() / "extracted" / digest[:16]
-    _extract(archive, dest)
+    extract(archive, dest)
     return dest

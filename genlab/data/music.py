@@ -24,15 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tarfile
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from genlab import __version__
+from genlab.data.archive import extract
 from genlab.data.midi import Note, Piece, notes_to_roll, read_piece
 from genlab.data.records import DatasetManifest, write_dataset
 from genlab.errors import ConfigError, DataError
@@ -58,30 +56,6 @@ def bach_chorales() -> list[Path]:
 
 def _is_archive(name: str) -> bool:
     return name.lower().endswith(ARCHIVES)
-
-
-def _extract(archive: Path, dest: Path) -> Path:
-    """Unpack an archive once into ``dest`` (atomic: a temp folder renamed into place)."""
-    if dest.is_dir():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        if archive.name.lower().endswith(".zip"):
-            with zipfile.ZipFile(archive) as z:
-                for info in z.infolist():  # refuse paths that climb out of the folder
-                    if info.filename.startswith("/") or ".." in Path(info.filename).parts:
-                        raise DataError(f"{archive}: unsafe path in archive: {info.filename!r}")
-                z.extractall(tmp)
-        else:
-            with tarfile.open(archive) as t:
-                t.extractall(tmp, filter="data")  # PEP 706: no links out, no absolute paths
-        os.replace(tmp, dest)
-    except (zipfile.BadZipFile, tarfile.TarError, OSError) as e:
-        raise DataError(f"{archive}: cannot unpack: {e}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
 
 
 def _fetch(source: str, sha256: str) -> Path:
@@ -110,7 +84,7 @@ def music_files(source: str, sha256: str = "") -> tuple[list[Path], str]:
     if path.is_file() and _is_archive(path.name):  # unpacked once into the cache, keyed by content
         from genlab.data.sources import cache_dir, sha256_file
 
-        path = _extract(path, cache_dir() / "music" / "unpacked" / f"{sha256_file(path)[:16]}-{path.name}")
+        path = extract(path, cache_dir() / "music" / "unpacked" / f"{sha256_file(path)[:16]}-{path.name}")
     if path.is_file():
         if path.suffix.lower() not in SUFFIXES:
             raise DataError(f"data.source: {path} is not a MIDI/MusicXML file or archive ({SOURCE_HINT})")
