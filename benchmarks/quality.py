@@ -1,7 +1,8 @@
 """Quality at a fixed CPU budget: each family's preset trained for a stated number of seconds (converted to
 steps with genlab's measured examples/s), then ``genlab.evaluate.evaluate`` — FID/KID in the project's
 feature space next to the real-data floor (real train vs test images) for image models, bits/dim for
-PixelCNN and the VAEs, perplexity for text. One worker, in this process, presets otherwise unchanged.
+PixelCNN and the VAEs, perplexity for text, pitch-class histogram distance for music. One worker, in
+this process, presets otherwise unchanged.
 """
 
 from __future__ import annotations
@@ -23,8 +24,16 @@ QUALITY_PRESETS = [
     "pixelcnn_fashion_mnist_16",
     "char_lstm_fortunes",
     "transformer_fortunes",
+    "musegan_bach",
+    "pix2pix_edges2fashion",
+    "cyclegan_fashion",
 ]
-KEYS = ("fid", "fid_floor", "kid", "kid_floor", "bits_per_dim", "elbo", "nll", "perplexity", "bits_per_char")
+KEYS = (
+    *("fid", "fid_floor", "kid", "kid_floor", "bits_per_dim", "elbo", "nll", "perplexity", "bits_per_char"),
+    *("pitch_class_distance", "pitch_class_distance_floor"),  # music (genlab.evaluate.music_metrics)
+    # image-to-image (genlab.evaluate.translation)
+    *("l1", "ssim", "fid_ab", "fid_ab_floor", "fid_ba", "fid_ba_floor", "cycle_l1_a", "cycle_l1_b"),
+)
 
 SIZES = {  # presets, CPU seconds of training per preset, extra overrides
     "tiny": (

@@ -18,7 +18,7 @@ GOALS = {
     "pixelcnn_sampling": ">= 10x faster than naive sampling, identical samples",
     "pipeline_overhead": "kfp.local overhead <= 10% for the demo preset",
     "input_pipeline": ">= 10x headroom over training; bounded preparation memory",
-    "quality": "FID/KID next to the real-data floor; bits/dim; perplexity",
+    "quality": "FID/KID next to the real-data floor; bits/dim; perplexity; pitch-class distance",
 }
 
 
@@ -317,7 +317,12 @@ def _quality(r: dict) -> list[str]:
         "is real train vs real test images in the same space (PixelCNN's at its 16x16 size). bits/dim: the "
         "VAEs' on dynamically binarized pixels (from the importance-sampled NLL), PixelCNN's on its quantised "
         "levels, so neither is comparable with 8-bit numbers in papers. nll: nats per image. perplexity and "
-        "bits/char: per character of the held-out text.",
+        "bits/char: per character of the held-out text. pitch_class_distance: total-variation distance "
+        "between the pitch-class histograms of generated and held-out phrases (floor: real training vs "
+        "held-out phrases); the other MuseGAN statistics are in the preset's report. Image-to-image: l1 and "
+        "ssim of pix2pix outputs against held-out targets (pixels in [0, 1]); fid_ab / fid_ba: CycleGAN "
+        "translations vs real images of the target domain, in a feature space trained on both domains; "
+        "cycle_l1: |F(G(x)) - x|.",
         "",
     ]
     lines += _table(

@@ -33,6 +33,9 @@ FAMILY_PRESETS = {
     "pixelcnn": ["pixelcnn_fashion_mnist_16"],
     "char_lstm": ["char_lstm_fortunes"],
     "transformer": ["transformer_fortunes"],
+    "musegan": ["musegan_bach"],
+    "pix2pix": ["pix2pix_edges2fashion"],
+    "cyclegan": ["cyclegan_fashion"],
 }
 
 # steps timed per measurement (after one warm-up interval) and steps per logged interval

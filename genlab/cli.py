@@ -6,6 +6,8 @@
     genlab submit PRESET|FILE --host URL [--namespace NS] [--experiment E] [--run-name R] [--wait]
                   [--token T|@FILE] [--cookies C|@FILE] [--client-id ID [--other-client-id ID --other-client-secret S|@FILE]]
     genlab prepare|train|evaluate|generate ...                   one step, straight into the library
+    genlab compare RUN... [-o compare.html]                      runs side by side on one page
+    genlab translate MODEL --input IMAGE_OR_FOLDER --out DIR [--reverse]   apply pix2pix / CycleGAN
 
 A user error (bad preset, key, value, data, unreachable host) prints one line and exits 2.
 """
@@ -92,7 +94,12 @@ def _print_headline(metrics: dict) -> None:
                 f"{key}={metrics[key]:.4g}" + (f" (real-data floor {floor:.4g})" if floor is not None else "")
             )
     shown += [
-        f"{k}={v:.4g}"
+        (
+            f"{k}={v:.4g}"
+            + (f" (real-data floor {metrics[k + '_floor']:.4g})" if k + "_floor" in metrics else "")
+            if isinstance(v, int | float)
+            else f"{k}={v}"  # the feature extractor: a sha256
+        )
         for k, v in sorted(metrics.items())
         if k not in ("fid", "kid", "precision", "recall") and not k.endswith("_floor")
     ]
@@ -182,6 +189,19 @@ def cmd_generate(args) -> None:
     print(f"report: {samples.report_html}")
 
 
+def cmd_compare(args) -> None:
+    from genlab.compare import compare
+
+    print(f"compare: {compare(args.runs, args.output)}")
+
+
+def cmd_translate(args) -> None:
+    from genlab.generate.translate import translate_images
+
+    written = translate_images(args.model, args.input, args.out, reverse=args.reverse)
+    print(f"translated {len(written)} image(s) into {args.out}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genlab", description="A Kubeflow Pipelines lab for generative models.")
     p.add_argument("--version", action="version", version=f"genlab {__version__}")
@@ -246,6 +266,18 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.add_argument("--metrics", default=None, help="metrics JSON to put in the report")
     sp.set_defaults(fn=cmd_generate)
+    sp = sub.add_parser("compare", help="one HTML page comparing runs: metrics, floors, curves, samples")
+    sp.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folders (runs/<pipeline>-<time>) or model folders"
+    )
+    sp.add_argument("-o", "--output", default="compare.html")
+    sp.set_defaults(fn=cmd_compare)
+    sp = sub.add_parser("translate", help="apply a trained pix2pix / CycleGAN generator to images")
+    sp.add_argument("model", help="the trained model folder (a pipeline run's model artifact)")
+    sp.add_argument("--input", required=True, help="a .png/.jpg image or a folder of them")
+    sp.add_argument("--out", required=True, help="where the translated PNGs are written")
+    sp.add_argument("--reverse", action="store_true", help="CycleGAN: translate B -> A instead of A -> B")
+    sp.set_defaults(fn=cmd_translate)
     return p
 
 

@@ -50,14 +50,44 @@ def did_you_mean(word: str, options) -> str:
 
 
 @dataclass(frozen=True)
+class MusicDataConfig:
+    """``data.dataset: music`` (genlab.data.music): piano-roll phrases of multi-part pieces."""
+
+    bars: int = 4  # bars per phrase
+    hop_bars: int = 1  # a new phrase starts every hop_bars bars
+    steps_per_bar: int = 16  # 16th notes per bar: 16 = 4/4; pieces with other bars are skipped
+    lowest_pitch: int = 29  # MIDI pitch of the roll's first row (F1)
+    pitches: int = 56  # rows of the roll: lowest_pitch .. lowest_pitch + pitches - 1
+    tracks: tuple[str, ...] = ("soprano", "alto", "tenor", "bass")  # part k -> track k
+    transpose: str = "key"  # key (to C major / A minor) | none | augment (train in all 12 keys)
+    max_pieces: int = 0  # read only the first N files (0 = all); for tiny runs
+    sha256: str = ""  # of an https:// source (required there)
+
+    def __post_init__(self):
+        _check_min(self, "data.music", bars=1, hop_bars=1, steps_per_bar=1, lowest_pitch=0, pitches=1)
+        _check_min(self, "data.music", max_pieces=0)
+        if self.lowest_pitch + self.pitches > 128:
+            raise ConfigError(
+                f"data.music.pitches: lowest_pitch + pitches must be <= 128 (MIDI), got "
+                f"{self.lowest_pitch} + {self.pitches}"
+            )
+        if self.transpose not in ("key", "none", "augment"):
+            raise ConfigError(f"data.music.transpose: expected key, none or augment, got {self.transpose!r}")
+        if not self.tracks:
+            raise ConfigError("data.music.tracks: expected at least one track name")
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | text | images
+    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | text | images | music | image-to-image pairs
     source: str = ""  # folder, file, https:// or gs://; "" = the dataset's default
+    sha256: str = ""  # of an https archive given as data.source (image-to-image datasets)
     shards: int = 4  # TFRecord shards per split
     image_size: int = 28  # images are resized to image_size x image_size
     max_train: int = 0  # keep the first N training examples (0 = all); for tiny runs
     max_test: int = 0
     binarize: bool = False  # dynamic binarization (Bernoulli likelihood models)
+    music: MusicDataConfig = field(default_factory=MusicDataConfig)  # data.dataset: music only
 
     def __post_init__(self):
         _check_min(self, "data", shards=1, image_size=4, max_train=0, max_test=0)

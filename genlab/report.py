@@ -18,6 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from genlab import io  # noqa: E402
 
 FLOOR = "_floor"
+# Shown at the top of the report, in this order, where the family has them.
+HEADLINE = ("fid", "kid", "precision", "recall", "class_accuracy", "bits_per_dim", "elbo", "perplexity")
+FEATURE_EXTRACTOR = "feature_extractor_sha256"  # = genlab.evaluate.metrics.FEATURE_EXTRACTOR (no scipy here)
 
 
 def loss_curves_png(history: list[dict]) -> bytes | None:
@@ -50,13 +53,30 @@ def img_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def metrics_rows(metrics: dict[str, float]) -> list[tuple[str, str, str]]:
-    """(metric, value, real-data floor) rows; floors sit beside the metric they bound."""
+def is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def metrics_rows(metrics: dict, keys=None) -> list[tuple[str, str, str]]:
+    """(metric, value, real-data floor) rows; floors sit beside the metric they bound.
+    Only numbers: the feature extractor's checksum is shown on its own line."""
     rows = []
-    for key in sorted(k for k in metrics if not k.endswith(FLOOR)):
+    for key in keys or sorted(k for k in metrics if not k.endswith(FLOOR)):
+        if key not in metrics or not is_number(metrics[key]):
+            continue
         floor = metrics.get(key + FLOOR)
         rows.append((key, f"{metrics[key]:.4g}", "" if floor is None else f"{floor:.4g}"))
     return rows
+
+
+def headline_rows(metrics: dict) -> list[tuple[str, str, str]]:
+    return metrics_rows(metrics, [k for k in HEADLINE if k in metrics])
+
+
+def metrics_table(rows: list[tuple[str, str, str]], css_class: str) -> list[str]:
+    h = [f"<table class='{css_class}'><tr><th>metric</th><th>value</th><th>real-data floor</th></tr>"]
+    h += [f"<tr><td>{k}</td><td>{v}</td><td>{f}</td></tr>" for k, v, f in rows]
+    return [*h, "</table>"]
 
 
 def build(
@@ -84,6 +104,15 @@ def build(
         f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()
     ]
     h.append("</table>")
+    headline = headline_rows(metrics)
+    if headline:
+        h += ["<h2>Headline metrics</h2>", *metrics_table(headline, "headline")]
+    extractor = metrics.get(FEATURE_EXTRACTOR)
+    if extractor:
+        h.append(
+            f"<p class='feature-space'>Feature space: extractor sha256 <code>{html.escape(str(extractor))}</code>. "
+            "FID, KID, precision and recall of two runs are comparable when they name the same extractor.</p>"
+        )
     for name, png in pictures:
         h += [f"<h2>{html.escape(name)}</h2>", img_tag(png, name)]
     if curves:
@@ -93,15 +122,20 @@ def build(
             "<h2>Metrics</h2>",
             "<p>The floor compares real training images with the test split: "
             "the value a perfect model would reach with this many samples.</p>",
-            "<table><tr><th>metric</th><th>value</th><th>real-data floor</th></tr>",
+            *metrics_table(rows, "metrics"),
         ]
-        h += [f"<tr><td>{k}</td><td>{v}</td><td>{f}</td></tr>" for k, v, f in rows]
-        h.append("</table>")
     for name, fragment in sections:
         h += [f"<h2>{html.escape(name)}</h2>", fragment]
     h.append("</body></html>")
 
     md = [f"# {title}", ""] + [f"- **{k}**: {v}" for k, v in summary.items()] + [""]
+    if headline:
+        md += [
+            "Headline: " + ", ".join(f"{k} {v}" + (f" (floor {f})" if f else "") for k, v, f in headline),
+            "",
+        ]
+    if extractor:
+        md += [f"Feature space: extractor sha256 `{extractor}`", ""]
     if rows:
         md += ["| metric | value | real-data floor |", "|---|---:|---:|"] + [
             f"| {k} | {v} | {f} |" for k, v, f in rows

@@ -167,10 +167,10 @@ def model_metadata(exp, model_path: str) -> dict:
 
 
 @user_errors_exit
-def evaluate_model(config_json: str, dataset_path: str, model_path: str) -> dict[str, float]:
+def evaluate_model(config_json: str, dataset_path: str, model_path: str, details: dict | None = None) -> dict:
     from genlab.evaluate import evaluate
 
-    return evaluate(config.from_json(config_json), dataset_path, model_path)
+    return evaluate(config.from_json(config_json), dataset_path, model_path, details)
 
 
 @user_errors_exit

@@ -17,6 +17,10 @@ RUN groupadd --gid 1000 genlab \
  && mkdir -p /mnt/genlab /minio /gcs /s3 /opt/genlab \
  && chown genlab:genlab /mnt/genlab /minio /gcs /s3
 
+# The pinned FID feature extractors live on the shared volume every step mounts, so each dataset's
+# is trained once and reused by every run's evaluate and generate (genlab/evaluate/features.py).
+ENV GENLAB_FEATURE_STORE=/mnt/genlab/features
+
 WORKDIR /opt/genlab
 
 # Dependencies first (the heavy, rarely-changing layer): the package metadata and the one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,6 +19,15 @@ from genlab.data.records import (
 )
 from genlab.data.sources import IDX_DATASETS, fetch_idx
 from genlab.errors import ConfigError, DataError
+
+# data.dataset -> "module:function" under genlab.data, for paired and unpaired image pairs
+IMG2IMG_DATASETS = {
+    "edges2fashion": "paired:prepare_edges2fashion",
+    "paired": "paired:prepare_paired_folder",
+    "sneakers2boots": "unpaired:prepare_sneakers2boots",
+    "unpaired": "unpaired:prepare_unpaired_folder",
+    "horse2zebra": "unpaired:prepare_horse2zebra",
+}
 
 __all__ = [
     "DatasetManifest",
@@ -70,6 +80,13 @@ def prepare(exp, out_uri: str) -> DatasetManifest:
         from genlab.data.folder import prepare_folder
 
         return prepare_folder(exp, out_uri)
+    if cfg.dataset == "music":  # MIDI/MusicXML pieces as piano-roll phrases: genlab.data.music
+        from genlab.data.music import prepare_music
+
+        return prepare_music(exp, out_uri)
+    if cfg.dataset in IMG2IMG_DATASETS:  # image-to-image pairs: genlab.data.paired / unpaired
+        module, function = IMG2IMG_DATASETS[cfg.dataset].split(":")
+        return getattr(importlib.import_module(f"genlab.data.{module}"), function)(exp, out_uri)
     if cfg.dataset in IDX_DATASETS:
         ds = IDX_DATASETS[cfg.dataset]
         folder = fetch_idx(ds, cfg.source)
@@ -91,7 +108,7 @@ def prepare(exp, out_uri: str) -> DatasetManifest:
         )
     raise ConfigError(
         f"data.dataset: unknown dataset {cfg.dataset!r}; expected one of: "
-        f"{', '.join(sorted([*IDX_DATASETS, 'images', 'text']))}"
+        f"{', '.join(sorted([*IDX_DATASETS, *IMG2IMG_DATASETS, 'images', 'music', 'text']))}"
     )
 
 
@@ -103,6 +120,10 @@ def data_spec(manifest: DatasetManifest, exp):
         from genlab.data.text import text_spec
 
         return text_spec(manifest, exp)
+    if manifest.extra.get("kind") == "music":  # piano-roll phrases: genlab.data.music
+        from genlab.data.music import music_spec
+
+        return music_spec(manifest, exp)
     return DataSpec(
         shape=tuple(manifest.shape),
         num_classes=manifest.num_classes,

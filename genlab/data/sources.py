@@ -124,7 +124,13 @@ class _Transient(Exception):
     """A failure that another attempt may not see: retried with backoff."""
 
 
-def _verify(url: str, tmp: Path, expected: str | None) -> None:
+def _verify(url: str, tmp: Path, expected: str | None, idx_gz: bool) -> None:
+    """An IDX .gz is checked by its decompressed content; any other file by its own bytes."""
+    if not idx_gz:
+        got = sha256_file(tmp)
+        if expected and got != expected:
+            raise DataError(f"{url}: sha256 mismatch: expected {expected}, got {got}; check data.source")
+        return
     try:
         got = content_sha256(tmp)
     except EOFError as e:  # a body cut short without a Content-Length to tell
@@ -138,7 +144,7 @@ def _verify(url: str, tmp: Path, expected: str | None) -> None:
         )
 
 
-def _download_once(url: str, tmp: Path, expected: str | None) -> None:
+def _download_once(url: str, tmp: Path, expected: str | None, idx_gz: bool) -> None:
     try:
         with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
             length = resp.headers.get("Content-Length")
@@ -151,16 +157,18 @@ def _download_once(url: str, tmp: Path, expected: str | None) -> None:
     except urllib.error.HTTPError as e:
         if e.code >= 500 or e.code in (408, 429):
             raise _Transient(f"{e.code} {e.reason}") from None
-        raise DataError(
-            f"{url}: {e.code} {e.reason}; expected the dataset file there "
+        hint = (
             f"(sha256 {expected} of its decompressed IDX data). {AIR_GAPPED}"
-        ) from None
+            if idx_gz
+            else "; check data.source"
+        )
+        raise DataError(f"{url}: {e.code} {e.reason}; expected the dataset file there {hint}") from None
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
         raise _Transient(str(getattr(e, "reason", e) or type(e).__name__)) from None
-    _verify(url, tmp, expected)
+    _verify(url, tmp, expected, idx_gz)
 
 
-def _download_https(url: str, dest: Path, expected_sha256: str | None) -> None:
+def _download_https(url: str, dest: Path, expected_sha256: str | None, *, idx_gz: bool = False) -> None:
     """Download ``url`` to ``dest`` atomically, retrying transient failures with backoff."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
@@ -169,7 +177,7 @@ def _download_https(url: str, dest: Path, expected_sha256: str | None) -> None:
     try:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                _download_once(url, tmp, expected_sha256)
+                _download_once(url, tmp, expected_sha256, idx_gz)
                 os.replace(tmp, dest)
                 return
             except _Transient as e:
@@ -190,7 +198,7 @@ def _download_https(url: str, dest: Path, expected_sha256: str | None) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _download_gcs(uri: str, dest: Path, expected_sha256: str | None) -> None:
+def _download_gcs(uri: str, dest: Path, expected_sha256: str | None, *, idx_gz: bool = False) -> None:
     """The storage client retries transient errors itself and checks the object's checksum."""
     from google.api_core import exceptions as gexc
     from google.auth import exceptions as auth_exc
@@ -202,7 +210,7 @@ def _download_gcs(uri: str, dest: Path, expected_sha256: str | None) -> None:
     os.close(fd)
     try:
         storage.Client().bucket(bucket_name).blob(blob_name).download_to_filename(tmp, timeout=60)
-        _verify(uri, Path(tmp), expected_sha256)
+        _verify(uri, Path(tmp), expected_sha256, idx_gz)
         os.replace(tmp, dest)
     except _Transient as e:
         raise DataError(f"{uri}: {e}; the object in the bucket is incomplete. {AIR_GAPPED}") from None
@@ -234,9 +242,9 @@ def fetch_idx(ds: IdxDataset, source: str) -> Path:
                 continue
             uri = f"{source.rstrip('/')}/{name}"
             if source.startswith("gs://"):
-                _download_gcs(uri, dest, expected)
+                _download_gcs(uri, dest, expected, idx_gz=True)
             else:
-                _download_https(uri, dest, expected)
+                _download_https(uri, dest, expected, idx_gz=True)
         return local
     folder = Path(source)
     if not folder.is_dir():

@@ -64,7 +64,7 @@ def _fetch(uri: str) -> Path:
     dest = cache_dir() / "text" / f"{hashlib.sha256(uri.encode()).hexdigest()[:16]}-{name}"
     if not dest.is_file():
         if uri.startswith("gs://"):
-            _download_gcs(uri, dest)
+            _download_gcs(uri, dest, None)
         else:
             _download_https(uri, dest, None)
     return dest

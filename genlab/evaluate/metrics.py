@@ -76,3 +76,7 @@ def all_metrics(real: np.ndarray, fake: np.ndarray, prefix: str = "", seed: int 
         f"{prefix}precision": p,
         f"{prefix}recall": r,
     }
+
+
+# The metrics key naming the pinned feature extractor (its weights' sha256; a string, not a number).
+FEATURE_EXTRACTOR = "feature_extractor_sha256"

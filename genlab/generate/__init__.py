@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from genlab import io, report
@@ -52,6 +53,12 @@ def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | N
         "workers": trained_exp.train.workers,
         "median examples/s": f"{rates[len(rates) // 2]:.0f}" if rates else "n/a",
     }
+    if meta.get("train_seconds"):
+        summary["training wall time"] = f"{meta['train_seconds']:.0f} s"
+        # model.json is written when training ends: from then to this report is evaluate + generate
+        summary["run wall time (training start to report)"] = (
+            f"{meta['train_seconds'] + max(0.0, time.time() - _modified(io.join(model_uri, MODEL_MARKER))):.0f} s"
+        )
     html_text, md_text = report.build(
         f"genlab: {exp.name}",
         summary=summary,
@@ -62,3 +69,9 @@ def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | N
     )
     html_path, md_path = report.write(out_dir, html_text, md_text)
     return Samples(out_dir, grid_png, interp_png, html_path, md_path)
+
+
+def _modified(uri: str) -> float:
+    import tensorflow as tf
+
+    return tf.io.gfile.stat(uri).mtime_nsec / 1e9

@@ -24,13 +24,18 @@ FAMILIES = {
     "pixelcnn": "pixelcnn",
     "style_transfer": "style",
     "deepdream": "style",
+    "musegan": "musegan",
+    "pix2pix": "pix2pix",
+    "cyclegan": "cyclegan",
 }
 
 # model module -> its TensorFlow-free config module
-CONFIG_MODULES = {m: f"{m}_config" for m in ("gan", "vae", "text", "pixelcnn", "style")}
+CONFIG_MODULES = {
+    m: f"{m}_config" for m in ("gan", "vae", "text", "pixelcnn", "style", "musegan", "pix2pix", "cyclegan")
+}
 
 # Families checked under train.mixed_precision (bfloat16): their output layers stay float32.
-MIXED_PRECISION = {"dcgan", "cgan", "wgan_gp", "vae", "style_transfer", "deepdream"}
+MIXED_PRECISION = {"dcgan", "cgan", "wgan_gp", "vae", "style_transfer", "deepdream", "pix2pix", "cyclegan"}
 
 
 def _module_name(family: str, where: str) -> str:

@@ -28,6 +28,8 @@ class DataSpec:
     binarize: bool = False  # dynamically binarized pixels (Bernoulli likelihood)
     class_names: tuple[str, ...] = ()
     vocab: tuple[str, ...] = ()  # text models: the character of each token id (genlab.data.text)
+    tracks: tuple[str, ...] = ()  # music: the name of each track of a piano roll (genlab.data.music)
+    lowest_pitch: int = 0  # music: the MIDI pitch of a piano roll's first row
 
 
 class StepContext:
@@ -73,6 +75,7 @@ class GenerativeModel(abc.ABC):
     family = "base"
     has_labels = False  # conditional models need labels to sample
     output_kind = "image"  # "image" models get FID/KID/precision/recall; others only their own metrics
+    sampling_networks: tuple[str, ...] = ()  # saved as .keras files for use outside genlab (genlab.export)
 
     def __init__(self, cfg, spec: DataSpec, train_cfg):
         self.cfg = cfg
@@ -110,6 +113,12 @@ class GenerativeModel(abc.ABC):
         """Images -> latent means (for attribute vectors); encoder models only."""
         raise ConfigError(f"model.family: {self.family} has no encoder")
 
+    def serving_function(self):
+        """(fn, input_signature) of the exported SavedModel's ``serving_default``, or None.
+
+        ``fn`` takes tensors and returns a dict of named outputs (genlab.export)."""
+        return None
+
     # --- evaluation ---
     def likelihood_metrics(self, images: np.ndarray, eval_cfg) -> dict[str, float]:
         """Model-specific test metrics (ELBO, bits/dim, ...). Empty when the model has none."""
@@ -123,9 +132,22 @@ class GenerativeModel(abc.ABC):
         """Extra metrics on generated samples in the feature space (e.g. per-class accuracy)."""
         return {}
 
+    def confusion(self, samples: np.ndarray, extractor) -> tuple[list[str], list[list[int]]] | None:
+        """(class names, counts[requested][recognised]) for models told which class to draw; else None."""
+        return None
+
+    def dataset_metrics(self, data_uri: str, manifest, eval_cfg) -> dict[str, float]:
+        """Metrics that read the prepared dataset themselves (e.g. translation models: both domains)."""
+        return {}
+
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
         """Extra (title, HTML fragment) sections for the report; pictures saved in ``out_dir``."""
         return []
+
+    def state(self) -> dict:
+        """Extra tf.Variables that checkpoints keep beside networks and optimizers (e.g. CycleGAN's
+        history of generated images)."""
+        return {}
 
     # --- persistence: weights only; the architecture comes from the config ---
     def save(self, directory: str):

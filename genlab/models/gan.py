@@ -87,8 +87,18 @@ def bce(targets, logits):
 class UnconditionalGAN(GenerativeModel):
     """Sampling shared by the GANs whose generator maps z ~ N(0, I) straight to an image."""
 
+    sampling_networks = ("generator",)
+
     def latent_dim(self) -> int:
         return self.cfg.latent_dim
+
+    def serving_function(self):
+        net = self.networks["generator"]
+
+        def serve(z):  # (n, latent_dim) -> (n, h, w, c) in [0, 1]
+            return {"image": tf.cast(net(z, training=False), tf.float32)}
+
+        return serve, [tf.TensorSpec((None, self.cfg.latent_dim), tf.float32, name="z")]
 
     def decode(self, z) -> np.ndarray:
         return np.asarray(self.networks["generator"](np.asarray(z, np.float32), training=False))
@@ -183,6 +193,7 @@ class ConditionalGAN(GenerativeModel):
 
     family = "cgan"
     has_labels = True
+    sampling_networks = ("generator",)
 
     def __init__(self, cfg: CGANConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
@@ -244,6 +255,17 @@ class ConditionalGAN(GenerativeModel):
     def latent_dim(self) -> int:
         return self.cfg.latent_dim
 
+    def serving_function(self):
+        net = self.networks["generator"]
+
+        def serve(z, label):  # (n, latent_dim), (n,) class indices -> (n, h, w, c) in [0, 1]
+            return {"image": tf.cast(net([z, tf.reshape(label, (-1, 1))], training=False), tf.float32)}
+
+        return serve, [
+            tf.TensorSpec((None, self.cfg.latent_dim), tf.float32, name="z"),
+            tf.TensorSpec((None,), tf.int32, name="label"),
+        ]
+
     def decode(self, z, labels=None) -> np.ndarray:
         """Latents -> images; labels=None requests ``class_blocks`` (a 10-row interpolation on
         10 classes walks within one class per row)."""
@@ -266,6 +288,15 @@ class ConditionalGAN(GenerativeModel):
             if (requested == k).any():
                 metrics[f"class_accuracy_{k}"] = float(correct[requested == k].mean())
         return metrics
+
+    def confusion(self, samples: np.ndarray, extractor) -> tuple[list[str], list[list[int]]]:
+        """Requested (rows, ``class_blocks``) vs recognised (columns, the feature classifier) classes."""
+        k = self.spec.num_classes
+        requested = class_blocks(len(samples), k)
+        counts = np.zeros((k, k), np.int64)
+        np.add.at(counts, (requested, extractor.predict(samples)), 1)
+        names = list(self.spec.class_names) or [str(i) for i in range(k)]
+        return names, counts.tolist()
 
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
         """One row of samples per requested class, labelled by the class's name."""
@@ -370,7 +401,7 @@ class WGANGP(UnconditionalGAN):
         def chunk_mean(per_example):  # the mean over one global critic batch (this replica's share)
             return ctx.mean(per_example) * n
 
-        z_all = ctx.normal([self.cfg.latent_dim])  # (b, latent): fresh latents for every critic batch
+        z_all = ctx.normal([self.latent_dim()])  # (b, latent): fresh latents for every critic batch
         eps_all = ctx.uniform([1] * (len(real.shape) - 1))  # (b, 1, 1, 1): interpolation weights
         d_losses, gps, distances = [], [], []
         for i in range(n):
@@ -388,7 +419,7 @@ class WGANGP(UnconditionalGAN):
             distances.append(chunk_mean(f_real - f_fake))
 
         # Generator: raise the critic's score of fakes.
-        z = ctx.normal([self.cfg.latent_dim])[:m]  # (m, latent)
+        z = ctx.normal([self.latent_dim()])[:m]  # (m, latent)
         with tf.GradientTape() as tape:
             g_loss = chunk_mean(-tf.squeeze(critic(gen(z, training=True), training=True), -1))
         grads = tape.gradient(g_loss, gen.trainable_variables)

@@ -64,6 +64,7 @@ def causal_mask(kernel: int, mask_type: str) -> np.ndarray:
     return mask
 
 
+@keras.saving.register_keras_serializable(package="genlab")
 class MaskedConv2D(layers.Layer):
     """A 'same'-padded convolution whose kernel is multiplied by a causal mask on every call."""
 
@@ -74,6 +75,15 @@ class MaskedConv2D(layers.Layer):
         self.filters, self.kernel_size, self.mask_type = filters, kernel_size, mask_type
         self.activation = keras.activations.get(activation)
         self.mask = causal_mask(kernel_size, mask_type)
+
+    def get_config(self):  # what a .keras file needs to rebuild the layer
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "mask_type": self.mask_type,
+            "activation": keras.activations.serialize(self.activation),
+        }
 
     def build(self, input_shape):
         k = self.kernel_size
@@ -267,6 +277,7 @@ def sampling_uniforms(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
 
 class PixelCNN(GenerativeModel):
     family = "pixelcnn"
+    sampling_networks = ("pixelcnn",)  # no serving signature: sampling is the cached loop below
 
     def __init__(self, cfg: PixelCNNConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)

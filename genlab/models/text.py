@@ -44,13 +44,27 @@ def build_char_lstm(cfg: CharLSTMConfig, vocab_size: int) -> keras.Model:
     return keras.Model(tokens, logits, name="char_lstm")
 
 
+@keras.saving.register_keras_serializable(package="genlab")
 class TokenAndPositionEmbedding(layers.Layer):
     """Token embedding plus a learned embedding of each position 0..t-1 (t <= max_len)."""
 
     def __init__(self, vocab_size: int, max_len: int, dim: int, **kwargs):
         super().__init__(**kwargs)
+        self.vocab_size, self.max_len, self.dim = vocab_size, max_len, dim
         self.token_embedding = layers.Embedding(vocab_size, dim, name="token")
         self.position_embedding = layers.Embedding(max_len, dim, name="position")
+
+    def build(self, input_shape):  # the embeddings' weights exist before a .keras file's are loaded
+        self.token_embedding.build(input_shape)
+        self.position_embedding.build(input_shape)
+
+    def get_config(self):  # what a .keras file needs to rebuild the layer
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "max_len": self.max_len,
+            "dim": self.dim,
+        }
 
     def call(self, tokens):
         positions = keras.ops.arange(keras.ops.shape(tokens)[-1])  # (t,)
@@ -132,6 +146,7 @@ class CharLanguageModel(GenerativeModel):
 
     output_kind = "text"
     builder = None  # (cfg, vocab_size) -> keras.Model
+    sampling_networks = ("lm",)
 
     def __init__(self, cfg, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
@@ -185,6 +200,52 @@ class CharLanguageModel(GenerativeModel):
             out[:, i] = nxt
             context = np.concatenate([context, nxt[:, None].astype(np.int32)], axis=1)
         return out
+
+    def serving_function(self):
+        """prompt -> prompt's continuation by ``num_chars`` characters, as ``generate_ids``: the last
+        seq_len characters, left-aligned in a fixed window, are the context. temperature <= 0 is
+        greedy (the same characters as ``generate_ids``); above 0 the draws use TF's stateless
+        sampler with ``seed``, not numpy's."""
+        net, seq_len = self.networks["lm"], self.seq_len
+        codepoints = tf.constant([ord(c) for c in self.vocab], tf.int32)
+
+        def serve(prompt, num_chars, temperature, seed):
+            chars = tf.strings.unicode_decode(prompt, "UTF-8")  # (p,) code points
+            hits = tf.cast(tf.equal(chars[:, None], codepoints[None, :]), tf.int32)  # (p, vocab)
+            tf.debugging.assert_equal(
+                tf.reduce_sum(hits, axis=1), 1, message="prompt: a character is not in the vocabulary"
+            )
+            tf.debugging.assert_positive(tf.size(chars), message="prompt: at least one character is needed")
+            context = tf.argmax(hits, axis=1, output_type=tf.int32)  # (p,) token ids
+
+            def step(i, context, out):
+                recent = context[-seq_len:]
+                t = tf.shape(recent)[0]
+                window = tf.pad(recent, [[0, seq_len - t]])[None]  # (1, seq_len)
+                logits = tf.cast(net(window, training=False), tf.float32)[0, t - 1]  # (vocab,)
+                greedy = tf.argmax(logits, output_type=tf.int32)
+                scaled = logits[None] / tf.maximum(temperature, 1e-6)
+                drawn = tf.random.stateless_categorical(scaled, 1, tf.stack([seed, tf.cast(i, tf.int64)]))
+                nxt = tf.where(temperature > 0, tf.cast(drawn[0, 0], tf.int32), greedy)
+                return i + 1, tf.concat([context, nxt[None]], 0), out.write(i, nxt)
+
+            out = tf.TensorArray(tf.int32, size=num_chars)
+            _, _, out = tf.while_loop(
+                lambda i, *_: i < num_chars,
+                step,
+                [tf.constant(0), context, out],
+                shape_invariants=[tf.TensorShape([]), tf.TensorShape([None]), None],
+            )
+            ids = out.stack()
+            text = tf.strings.unicode_encode(tf.gather(codepoints, ids), "UTF-8")
+            return {"text": text, "ids": ids}
+
+        return serve, [
+            tf.TensorSpec((), tf.string, name="prompt"),
+            tf.TensorSpec((), tf.int32, name="num_chars"),
+            tf.TensorSpec((), tf.float32, name="temperature"),
+            tf.TensorSpec((), tf.int64, name="seed"),
+        ]
 
     def encode_text(self, text: str) -> np.ndarray:
         from genlab.data.text import encode

@@ -183,6 +183,7 @@ def kl_to_standard_normal(mean, log_var):
 
 class VAE(GenerativeModel):
     family = "vae"
+    sampling_networks = ("decoder", "encoder")  # the flow (IAF) stays in the weights files
 
     def __init__(self, cfg: VAEConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
@@ -239,6 +240,14 @@ class VAE(GenerativeModel):
 
     def decode(self, z) -> np.ndarray:
         return np.asarray(tf.sigmoid(self.networks["decoder"](np.asarray(z, np.float32), training=False)))
+
+    def serving_function(self):
+        net = self.networks["decoder"]
+
+        def serve(z):  # (n, latent_dim) -> pixel probabilities (n, h, w, c), as ``sample``
+            return {"image": tf.sigmoid(tf.cast(net(z, training=False), tf.float32))}
+
+        return serve, [tf.TensorSpec((None, self.cfg.latent_dim), tf.float32, name="z")]
 
     def encode(self, images) -> np.ndarray:
         """The decoder's input for eps = 0: the posterior mean, pushed through the flow if there is one."""

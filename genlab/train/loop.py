@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from genlab import data, io, models
+from genlab import data, export, io, models
 from genlab.errors import TrainingError
 from genlab.models.base import StepContext
 from genlab.train import summaries
@@ -71,6 +71,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         step=step,
         **{f"net_{k}": v for k, v in model.networks.items()},
         **{f"opt_{k}": v for k, v in model.optimizers.items()},
+        **{f"state_{k}": v for k, v in model.state().items()},
     )
 
     chief_dir = io.join(model_uri, "checkpoints")
@@ -163,7 +164,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
                 summaries.write_samples(writer, model, exp.generate.seed, s)
 
     if role.is_chief:
-        _save_model(model, exp, manifest, model_uri, int(step.numpy()), history)
+        _save_model(model, exp, manifest, model_uri, int(step.numpy()), history, time.time() - t_start)
     else:
         shutil.rmtree(own_dir, ignore_errors=True)
     if writer:
@@ -210,7 +211,9 @@ def _load_history(model_uri: str) -> list:
     return io.read_json(path) if io.exists(path) else []
 
 
-def _save_model(model, exp, manifest, model_uri: str, steps: int, history: list) -> None:
+def _save_model(
+    model, exp, manifest, model_uri: str, steps: int, history: list, seconds: float = 0.0
+) -> None:
     """Weights, history, then the marker: a model folder without model.json is incomplete."""
     marker = io.join(model_uri, MODEL_MARKER)
     if io.exists(marker):  # an earlier model is being replaced: it stops looking complete first
@@ -218,9 +221,10 @@ def _save_model(model, exp, manifest, model_uri: str, steps: int, history: list)
     staging = tempfile.mkdtemp(prefix="genlab-model-")
     try:
         model.save(staging)
-        for f in tf.io.gfile.listdir(staging):
-            tf.io.gfile.copy(io.join(staging, f), io.join(model_uri, f + ".tmp"), overwrite=True)
-            tf.io.gfile.rename(io.join(model_uri, f + ".tmp"), io.join(model_uri, f), overwrite=True)
+        export.save_portable(model, staging)  # .keras files and the SavedModel (genlab.load, serving)
+        if io.exists(io.join(model_uri, export.SERVING_DIR)):  # no files of an earlier export linger
+            tf.io.gfile.rmtree(io.join(model_uri, export.SERVING_DIR))
+        export.copy_tree(staging, model_uri)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     io.write_json(io.join(model_uri, "history.json"), history)
@@ -232,6 +236,8 @@ def _save_model(model, exp, manifest, model_uri: str, steps: int, history: list)
             "steps": steps,
             "dataset_checksum": manifest.checksum,
             "networks": sorted(model.networks),
+            "spec": export.spec_to_json(model.spec),  # rebuilds the networks without the dataset
+            "train_seconds": round(seconds, 1),  # wall time of the (last) training process, export included
         },
     )
 
@@ -246,11 +252,13 @@ def load_model(model_uri: str, data_uri: str | None = None):
         raise DataError(f"{model_uri}: not a trained model ({MODEL_MARKER} missing; did training finish?)")
     meta = io.read_json(marker)
     exp = config.experiment_from_dict(meta["experiment"], marker)
-    if data_uri:
-        manifest = data.load_manifest(data_uri)
+    if "spec" in meta:  # what the networks were built from (genlab.export)
+        spec = export.spec_from_json(meta["spec"])
+    elif data_uri:  # a model saved before model.json held the spec
+        spec = data.data_spec(data.load_manifest(data_uri), exp)
     else:
         raise DataError(f"{model_uri}: a prepared dataset is needed to rebuild the model's input shape")
-    model = models.build(exp, data.data_spec(manifest, exp))
+    model = models.build(exp, spec)
     local = tempfile.mkdtemp(prefix="genlab-load-")
     try:
         for name in meta["networks"]:

@@ -64,7 +64,10 @@ def test_component_interfaces():
         "trainer_gpu_image": "String",
     }
     assert outs == {"model": "system.Model@0.0.1"}
-    assert io_names(evaluate_model)[1] == {"metrics": "system.Metrics@0.0.1"}
+    assert io_names(evaluate_model)[1] == {
+        "metrics": "system.Metrics@0.0.1",
+        "classes": "system.ClassificationMetrics@0.0.1",
+    }
     assert io_names(generate_samples)[1] == {
         "samples": "system.Artifact@0.0.1",
         "report": "system.HTML@0.0.1",

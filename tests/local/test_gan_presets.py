@@ -3,6 +3,7 @@ with tiny overrides, and the report and the family's metrics come out."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -45,6 +46,11 @@ def test_cgan_preset_runs_end_to_end(tmp_path):
     html = run.report_html.read_text()
     assert "Samples by class" in html and "Sneaker" in html and "Ankle boot" in html
     assert (run.report_html.parent / "samples_by_class.png").is_file()
+    # requested vs recognised classes, as the dashboard's confusion-matrix artifact
+    out = json.loads((run.run_dir / "evaluate-model" / "executor_output.json").read_text())
+    (classes,) = out["artifacts"]["classes"]["artifacts"]
+    rows = [r["row"] for r in classes["metadata"]["confusionMatrix"]["rows"]]
+    assert len(rows) == 10 and sum(map(sum, rows)) == 64
 
 
 @pytest.mark.slow

@@ -76,18 +76,3 @@ def test_load_model_refuses_an_unfinished_model(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     with pytest.raises(DataError, match="not a trained model .model.json missing"):
         load_model(str(tmp_path), str(tmp_path))
-
-
-def test_feature_extractor_is_cached_by_dataset_checksum(tiny_fashion, tmp_path, monkeypatch):
-    from genlab import data
-    from genlab.evaluate.features import cache_path, get_extractor
-
-    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path))
-    manifest = data.load_manifest(str(tiny_fashion))
-    x, y = data.load_arrays(str(tiny_fashion), "train", manifest=manifest)
-    logs = []
-    first = get_extractor(manifest, x, y, epochs=1, log=logs.append)
-    assert cache_path(manifest.checksum, 1).is_file() and "training" in logs[0]
-    second = get_extractor(manifest, x, y, epochs=1, log=logs.append)
-    assert "cached" in logs[1]
-    np.testing.assert_allclose(first.features(x[:16]), second.features(x[:16]), rtol=1e-6)
