@@ -1,0 +1,199 @@
+"""Mutation testing of genlab's core with mutmut 3, one module at a time (`make mutation`).
+
+Each module is mutated in its own scratch folder (.mutation/<name>/, a copy of genlab/ and tests/
+with a generated setup.cfg), and each mutant is checked only by that module's own fast tests,
+of which mutmut runs just those that call the mutated function. Results go to a table between
+markers in docs/testing.md; mutants explained as equivalent there (EQUIVALENT below) are left
+out of the score.
+
+    python mk/mutation.py                   every module
+    python mk/mutation.py evaluate/metrics  some modules (names below)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fnmatch
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+DOC = ROOT / "docs" / "testing.md"
+BEGIN, END = "<!-- mutation-table:begin -->", "<!-- mutation-table:end -->"
+
+# name -> (file to mutate, mutant-name globs (None: every function in the file), its fast tests).
+# For the model files only the losses, masks and samplers are mutated: the network builders are
+# checked by shape/parameter-count tests, and their mutants would swamp the score.
+MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
+    "evaluate/metrics": ("genlab/evaluate/metrics.py", None, ["tests/unit/test_metrics.py"]),
+    "data/records": (
+        "genlab/data/records.py",
+        None,
+        [
+            "tests/unit/test_data.py",
+            "tests/reliability/test_interrupted_writes.py",
+            "tests/unit/test_resume_data.py",
+        ],
+    ),
+    "data/idx": ("genlab/data/idx.py", None, ["tests/unit/test_idx.py", "tests/unit/test_data.py"]),
+    "data/prepare": ("genlab/data/__init__.py", None, ["tests/unit/test_data.py"]),
+    "train/loop": (
+        "genlab/train/loop.py",
+        None,
+        ["tests/unit/test_train_loop.py", "tests/unit/test_resume_data.py"],
+    ),
+    "launch/local": ("genlab/launch/local.py", None, ["tests/launch/test_local_launcher.py"]),
+    "models/base": (
+        "genlab/models/base.py",
+        ["*StepContext*", "*to_unit*", "*from_unit*"],
+        ["tests/unit/test_step_context.py"],
+    ),
+    "models/gan losses": (
+        "genlab/models/gan.py",
+        ["*x_bce__*", "*x_gradient_penalty__*", "*train_step__*"],
+        ["tests/unit/test_gan.py", "tests/unit/test_gan_losses.py"],
+    ),
+}
+
+# Mutants that change no behaviour, with why (the docs/testing.md table counts them apart).
+EQUIVALENT: dict[str, str] = {}
+
+STATUS_RE = re.compile(r"^\s+(\S+__mutmut_\d+): (.+)$")
+
+
+def scratch(name: str, target: str, tests: list[str]) -> Path:
+    """A fresh copy of the code and tests with a setup.cfg that points mutmut at one file."""
+    folder = WORK / name.replace("/", "-").replace(" ", "-")
+    for sub in ("genlab", "tests"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+        shutil.copytree(ROOT / sub, folder / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", folder / "pyproject.toml")
+    existing = [t for t in tests if (ROOT / t).exists()]
+    (folder / "preload.txt").write_text("numpy\nscipy.linalg\ntensorflow\nkeras\n")
+    (folder / "setup.cfg").write_text(
+        "[mutmut]\n"
+        "source_paths = genlab\n"
+        f"only_mutate = {target}\n"
+        "pytest_add_cli_args_test_selection =\n"
+        + "".join(f"    {t}\n" for t in existing)
+        + "pytest_add_cli_args =\n"
+        "    -p\n    no:cacheprovider\n    -q\n    -x\n"
+        # Each mutant's pytest is forked from a server that has imported TensorFlow (a minute on a
+        # busy machine) but not genlab: forking after the import alone is safe, after ops it is not.
+        "process_isolation = forkserver\n"
+        "forkserver_warmup = import\n"
+        "preload_modules_file = preload.txt\n"
+        # Timeouts count as kills: leave room for a loaded machine (wall limit (test s + 20) x 5).
+        "timeout_multiplier = 2.5\n"
+        "timeout_constant = 20\n"
+        "use_git_change_detection = false\n"
+    )
+    return folder
+
+
+def run_module(name: str, jobs: int) -> dict:
+    target, globs, tests = MODULES[name]
+    folder = scratch(name, target, tests)
+    mutmut = Path(sys.executable).parent / "mutmut"
+    started = time.time()
+    patterns = [module_prefix(target) + g for g in globs or []]
+    cmd = [str(mutmut), "run", "--max-children", str(jobs), *patterns]
+    log = folder / "run.log"
+    print(f"== {name}: {' '.join(cmd[1:])} (log: {log.relative_to(ROOT)})", flush=True)
+    with open(log, "w") as f:
+        code = subprocess.call(cmd, cwd=folder, stdout=f, stderr=subprocess.STDOUT)
+    results = subprocess.run(
+        [str(mutmut), "results", "--all", "true"], cwd=folder, capture_output=True, text=True
+    ).stdout
+    statuses = {}
+    prefix = module_prefix(target)
+    for line in results.splitlines():
+        m = STATUS_RE.match(line)
+        if m and ours(m.group(1), prefix, patterns):
+            statuses[m.group(1)] = m.group(2).strip()
+    row = summarize(name, statuses, time.time() - started)
+    row["exit"] = code
+    survivors = sorted(k for k, v in statuses.items() if v == "survived" and k not in EQUIVALENT)
+    (folder / "survivors.txt").write_text("".join(f"{s}\n" for s in survivors))
+    print(
+        f"   {row['line']}  exit {code}; survivors in {(folder / 'survivors.txt').relative_to(ROOT)}",
+        flush=True,
+    )
+    return row
+
+
+def module_prefix(target: str) -> str:
+    mod = target.removesuffix(".py").replace("/", ".")
+    return mod.removesuffix(".__init__") + "."
+
+
+def ours(mutant: str, prefix: str, patterns: list[str]) -> bool:
+    """A mutant of this module's own functions (not a submodule's: genlab.data vs genlab.data.idx)."""
+    if not mutant.startswith(prefix) or not mutant[len(prefix) :].startswith("x"):
+        return False
+    return not patterns or any(fnmatch.fnmatch(mutant, p) for p in patterns)
+
+
+def summarize(name: str, statuses: dict, seconds: float) -> dict:
+    counts: dict[str, int] = {}
+    for v in statuses.values():
+        counts[v] = counts.get(v, 0) + 1
+    equivalent = sum(1 for k, v in statuses.items() if k in EQUIVALENT and v == "survived")
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    survived = counts.get("survived", 0) - equivalent
+    untested = sum(n for k, n in counts.items() if k not in ("killed", "timeout", "survived"))
+    scored = killed + survived
+    score = f"{100 * killed / scored:.0f}%" if scored else "-"
+    line = (
+        f"| {name} | {len(statuses)} | {killed} | {survived} | {equivalent} | {untested} | {score} "
+        f"| {seconds / 60:.0f} min | {dt.date.today().isoformat()} |"
+    )
+    return {"name": name, "line": line}
+
+
+def write_table(rows: list[dict]) -> None:
+    """Replace the rows of the modules just run; keep the others' last results."""
+    text = DOC.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{DOC}: the markers {BEGIN} and {END} are missing")
+    head, rest = text.split(BEGIN, 1)
+    table, tail = rest.split(END, 1)
+    old = {
+        line.split("|")[1].strip(): line
+        for line in table.splitlines()
+        if line.startswith("| ") and "---" not in line
+    }
+    old.pop("module", None)
+    old.update({r["name"]: r["line"] for r in rows})
+    lines = [
+        "| module | mutants | killed | survived | equivalent | not run | score | time | date |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        *(old[n] for n in MODULES if n in old),
+    ]
+    DOC.write_text(head + BEGIN + "\n" + "\n".join(lines) + "\n" + END + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")))
+    args = parser.parse_args()
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        raise SystemExit(f"mutation: unknown module {unknown[0]!r}; expected one of: {', '.join(MODULES)}")
+    rows = [run_module(name, args.jobs) for name in args.modules or MODULES]
+    write_table(rows)
+    print(f"table written to {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
