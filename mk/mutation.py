@@ -98,13 +98,19 @@ def scratch(name: str, target: str, tests: list[str]) -> Path:
     return folder
 
 
-def run_module(name: str, jobs: int) -> dict:
+def run_module(name: str, jobs: int, recheck: bool = False) -> dict:
     target, globs, tests = MODULES[name]
     folder = scratch(name, target, tests)
     mutmut = Path(sys.executable).parent / "mutmut"
     started = time.time()
     patterns = [module_prefix(target) + g for g in globs or []]
-    cmd = [str(mutmut), "run", "--max-children", str(jobs), *patterns]
+    # mutmut keeps earlier results in mutants/ and re-runs only the mutants it is named.
+    survivors = (folder / "survivors.txt").read_text().split() if recheck else []
+    if not recheck:  # a fresh run: earlier results may come from other tests
+        shutil.rmtree(folder / "mutants", ignore_errors=True)
+    if recheck and not survivors:
+        print(f"== {name}: no survivors to re-check", flush=True)
+    cmd = [str(mutmut), "run", "--max-children", str(jobs), *(survivors or patterns)]
     log = folder / "run.log"
     print(f"== {name}: {' '.join(cmd[1:])} (log: {log.relative_to(ROOT)})", flush=True)
     with open(log, "w") as f:
@@ -186,11 +192,14 @@ def main() -> None:
     )
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")))
+    parser.add_argument(
+        "--recheck", action="store_true", help="re-run only the last run's survivors (after adding tests)"
+    )
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         raise SystemExit(f"mutation: unknown module {unknown[0]!r}; expected one of: {', '.join(MODULES)}")
-    rows = [run_module(name, args.jobs) for name in args.modules or MODULES]
+    rows = [run_module(name, args.jobs, args.recheck) for name in args.modules or MODULES]
     write_table(rows)
     print(f"table written to {DOC.relative_to(ROOT)}")
 

@@ -158,3 +158,13 @@ def test_a_sample_on_the_edge_of_a_ball_is_inside():
     # Reals at 0 and 1 (k = 1: radius 1 each); the fake at 2 is exactly 1 from the real at 1.
     real, fake = np.array([[0.0], [1.0]]), np.array([[2.0], [5.0]])
     assert precision_recall(real, fake, k=1)[0] == 0.5
+
+
+def test_float32_features_are_measured_in_float64():
+    # The feature network gives float32; means and sums in float32 would round differently.
+    a, b = gaussian(300, 5, mean=3.0, seed=0), gaussian(200, 5, mean=3.2, seed=1)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    a64, b64 = a32.astype(np.float64), b32.astype(np.float64)
+    assert fid(a32, b32) == fid(a64, b64)
+    assert kid(a32, b32, subsets=2, subset_size=100) == kid(a64, b64, subsets=2, subset_size=100)
+    assert precision_recall(a32, b32) == precision_recall(a64, b64)
