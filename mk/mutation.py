@@ -38,7 +38,7 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         None,
         [
             "tests/unit/test_data.py",
-            "tests/reliability/test_interrupted_writes.py",
+            "tests/reliability/test_interrupted_publish.py",
             "tests/unit/test_resume_data.py",
         ],
     ),
@@ -55,10 +55,15 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ["*StepContext*", "*to_unit*", "*from_unit*"],
         ["tests/unit/test_step_context.py"],
     ),
-    "models/gan losses": (
+    "models/gan": (
         "genlab/models/gan.py",
         ["*x_bce__*", "*x_gradient_penalty__*", "*train_step__*"],
         ["tests/unit/test_gan.py", "tests/unit/test_gan_losses.py"],
+    ),
+    "models/pixelcnn": (
+        "genlab/models/pixelcnn.py",
+        ["*x_quantise__*", "*x_level_to_unit__*", "*x_causal_mask__*", "*x_inverse_cdf__*", "*sampler__*"],
+        ["tests/unit/test_pixelcnn.py"],
     ),
 }
 

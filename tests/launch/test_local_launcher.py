@@ -21,10 +21,32 @@ FAKE_WORKER = textwrap.dedent("""\
     i = task["index"]
     open(os.path.join(os.environ["FAKE_DIR"], f"pid-{i}"), "w").write(str(os.getpid()))
     print(f"hello from worker {i}", flush=True)
+    NOISE = (  # each matches one of genlab.launch.local's noise rules
+        "I0000 00:00 x", "W0000 x", "WARNING: All log messages before absl::InitializeLog()",
+        "To enable the following instructions: AVX2", "oneDNN custom operations are on",
+        "This TensorFlow binary is optimized", "2026 tf cpu_feature_guard.cc:1] x", "2026 tf port.cc:153] x",
+        "2026 grappler: remapper failed: x", "", "kept line",
+    )
+    print(f"cuda={os.environ.get('CUDA_VISIBLE_DEVICES')!r} extra={os.environ.get('FAKE_EXTRA')}", flush=True)
+    once = os.environ.get("FAKE_FAIL_ONCE")  # worker 0 fails on the first attempt only
+    if once and i == 0 and not os.path.exists(once):
+        open(once, "w").close()
+        sys.exit(5)
+    go = os.environ.get("FAKE_GO")  # wait for the test's signal, then die: worker 1 by SIGKILL
+    if go:
+        while not os.path.exists(go):
+            time.sleep(0.01)
+        if i == 1:
+            os.kill(os.getpid(), 9)
+        time.sleep(0.3)
+        sys.exit(1)
     fail = os.environ.get("FAKE_FAIL_INDEX")
     if fail is not None and int(fail) == i:
         for k in range(30):
             print(f"line {k}", flush=True)
+        if os.environ.get("FAKE_NOISE"):  # TensorFlow's chatter, and a blank line, among the last lines
+            for line in NOISE:
+                print(line, flush=True)
         sys.exit(int(os.environ.get("FAKE_FAIL_CODE", "3")))
     time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
     print(f"worker {i} done", flush=True)
@@ -105,3 +127,77 @@ def test_user_errors_are_not_restarted(fake, tmp_path):
 def test_zero_workers_is_refused():
     with pytest.raises(LaunchError, match="workers: expected at least 1, got 0"):
         LocalLauncher().run(job(0))
+
+
+def test_startup_chatter_and_blank_lines_are_dropped_from_logs_and_tails(fake, tmp_path):
+    out = io.StringIO()
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_NOISE": "1", "FAKE_FAIL_INDEX": "0"}
+    with pytest.raises(LaunchError) as e:
+        LocalLauncher(python=str(fake), env=env, stream=out).run(job(1))
+    for text in (out.getvalue(), str(e.value)):
+        assert "kept line" in text
+        for noise in (
+            "I0000",
+            "W0000",
+            "absl",
+            "instructions",
+            "oneDNN",
+            "optimized",
+            "cpu_feature",
+            "port.cc",
+            "remapper",
+        ):
+            assert noise not in text
+    assert "[worker-0] \n" not in out.getvalue() and "after" not in str(e.value)  # one attempt: no count
+
+
+def test_workers_get_the_launcher_env_and_no_gpu_unless_asked(fake, tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    out = io.StringIO()
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_EXTRA": "yes"}
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(2))
+    assert out.getvalue().count("cuda='' extra=yes") == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # a user's choice is kept
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(1))
+    assert "cuda='3' extra=yes" in out.getvalue()
+
+
+def test_a_job_that_fails_once_is_restarted_and_succeeds(fake, tmp_path):
+    out = io.StringIO()
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_FAIL_ONCE": str(tmp_path / "failed")}
+    launcher = LocalLauncher(python=str(fake), env=env, stream=out, max_restarts=2, restart_delay_s=0)
+    launcher.run(job(2))
+    assert launcher.attempts == 2 and len(launcher.pids) == 2
+    assert "restarting the job (attempt 2 of 3)" in out.getvalue()
+    assert out.getvalue().count("worker 1 done") == 1
+
+
+def test_the_signalled_worker_is_blamed_not_its_crashing_peers(fake, tmp_path, monkeypatch):
+    """Worker 1 is SIGKILLed and worker 0 then exits 1 (as a peer's broken collective would make it)."""
+    import genlab.launch.local as local
+
+    go = tmp_path / "go"
+    real_sleep = time.sleep
+
+    def poll_slowly(seconds):  # the first poll interval: let both workers die before the next poll
+        if not go.exists():
+            go.touch()
+            real_sleep(3.0)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(local.time, "sleep", poll_slowly)
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_GO": str(go)}
+    with pytest.raises(LaunchError, match="worker 1 of job 't' failed with exit code -9"):
+        LocalLauncher(python=str(fake), env=env, stream=io.StringIO()).run(job(2))
+
+
+def test_running_out_of_ports_is_a_clear_error(monkeypatch):
+    import genlab.launch.local as local
+
+    def no_socket(*args):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(local.socket, "socket", no_socket)
+    with pytest.raises(LaunchError, match="could not find 3 free loopback ports .* use fewer workers"):
+        free_ports(3)
