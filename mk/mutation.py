@@ -68,7 +68,17 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
 }
 
 # Mutants that change no behaviour, with why (the docs/testing.md table counts them apart).
-EQUIVALENT: dict[str, str] = {}
+M = "genlab.evaluate.metrics."
+EQUIVALENT: dict[str, str] = {
+    M + "x_fid__mutmut_17": "np.cov(rowvar=None): None is falsy, the same as rowvar=False",
+    M + "x_fid__mutmut_22": "np.cov(rowvar=None): None is falsy, the same as rowvar=False",
+    M + "x_fid__mutmut_29": "cov_a.shape[1] for shape[0]: a covariance matrix is square",
+    M
+    + "x_fid__mutmut_39": "simplefilter('ignore', None) hides every warning, not only LinAlgWarning, inside "
+    "one sqrtm call, which raises (not warns) on NaN/Inf: no result changes",
+    M + "x_fid__mutmut_40": "simplefilter('ignore') without a category: as x_fid__mutmut_39",
+    M + "x__radii__mutmut_9": "np.sort without axis sorts along the last axis, axis 1 of the 2-D matrix",
+}
 
 STATUS_RE = re.compile(r"^\s+(\S+__mutmut_\d+): (.+)$")
 

@@ -168,3 +168,25 @@ def test_float32_features_are_measured_in_float64():
     assert fid(a32, b32) == fid(a64, b64)
     assert kid(a32, b32, subsets=2, subset_size=100) == kid(a64, b64, subsets=2, subset_size=100)
     assert precision_recall(a32, b32) == precision_recall(a64, b64)
+
+
+def test_float32_features_far_from_the_origin_keep_exact_distances():
+    # |x|^2 - 2 x.y + |y|^2 near 1e8 rounds to garbage in float32; in float64 these are exact.
+    real = np.array([[10000.0], [10001.0], [10003.0]], np.float32)
+    fake = np.array([[10002.0], [10005.0], [10001.5]], np.float32)
+    assert precision_recall(real, fake, k=1) == (1.0, 2 / 3)
+    assert precision_recall(fake, real, k=1) == (2 / 3, 1.0)
+
+
+def test_fid_adds_the_reference_ridge_when_one_set_has_a_dead_feature():
+    # TTUR's reference code: sqrtm((C_a + 1e-6 I)(C_b + 1e-6 I)). A feature dead in one set only
+    # makes the product singular; the ridge shifts FID by about 2 sqrt(1e-6 var) there.
+    a = with_moments(200, np.zeros(3), np.diag([1.0, 2.0, 1.0]), seed=6)
+    a[:, 2] = 0.0  # dead in a, alive (variance 4) in b
+    b = with_moments(150, np.ones(3), np.diag([2.0, 1.0, 4.0]), seed=7)
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ridge = 1e-6 * np.eye(3)
+    cross = np.sum(np.sqrt(np.linalg.eigvals((ca + ridge) @ (cb + ridge)).real))
+    expected = 3.0 + np.trace(ca) + np.trace(cb) - 2 * cross
+    assert fid(a, b) == pytest.approx(expected, rel=1e-7)
+    assert fid(b, a) == pytest.approx(expected, rel=1e-7)
