@@ -105,9 +105,9 @@ def scratch(name: str, target: str, tests: list[str]) -> Path:
         "process_isolation = forkserver\n"
         "forkserver_warmup = import\n"
         "preload_modules_file = preload.txt\n"
-        # Timeouts count as kills: leave room for a loaded machine (wall limit (test s + 20) x 5).
+        # Timeouts count as kills: leave room for a loaded machine (wall limit (test s + 60) x 2.5).
         "timeout_multiplier = 2.5\n"
-        "timeout_constant = 20\n"
+        "timeout_constant = 60\n"
         "use_git_change_detection = false\n"
     )
     return folder
@@ -120,7 +120,13 @@ def run_module(name: str, jobs: int, recheck: bool = False) -> dict:
     started = time.time()
     patterns = [module_prefix(target) + g for g in globs or []]
     # mutmut keeps earlier results in mutants/ and re-runs only the mutants it is named.
-    survivors = (folder / "survivors.txt").read_text().split() if recheck else []
+    # Timeouts are re-run too: on a loaded machine a slow start, not the mutant, can time out.
+    survivors = [
+        name
+        for f in ("survivors.txt", "timeouts.txt")
+        if recheck and (folder / f).exists()
+        for name in (folder / f).read_text().split()
+    ]
     if not recheck:  # a fresh run: earlier results may come from other tests
         shutil.rmtree(folder / "mutants", ignore_errors=True)
     if recheck and not survivors:
@@ -143,6 +149,8 @@ def run_module(name: str, jobs: int, recheck: bool = False) -> dict:
     row["exit"] = code
     survivors = sorted(k for k, v in statuses.items() if v == "survived" and k not in EQUIVALENT)
     (folder / "survivors.txt").write_text("".join(f"{s}\n" for s in survivors))
+    timeouts = sorted(k for k, v in statuses.items() if v == "timeout")
+    (folder / "timeouts.txt").write_text("".join(f"{s}\n" for s in timeouts))
     print(
         f"   {row['line']}  exit {code}; survivors in {(folder / 'survivors.txt').relative_to(ROOT)}",
         flush=True,
@@ -208,7 +216,7 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")))
     parser.add_argument(
-        "--recheck", action="store_true", help="re-run only the last run's survivors (after adding tests)"
+        "--recheck", action="store_true", help="re-run only the last run's survivors and timeouts (after adding tests)"
     )
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]
