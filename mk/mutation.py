@@ -77,6 +77,8 @@ EQUIVALENT: dict[str, str] = {
     + "x_fid__mutmut_39": "simplefilter('ignore', None) hides every warning, not only LinAlgWarning, inside "
     "one sqrtm call, which raises (not warns) on NaN/Inf: no result changes",
     M + "x_fid__mutmut_40": "simplefilter('ignore') without a category: as x_fid__mutmut_39",
+    M + "x_kid__mutmut_29": "rng.choice(replace=None): None is falsy, the same as replace=False",
+    M + "x_kid__mutmut_37": "rng.choice(replace=None): None is falsy, the same as replace=False",
     M + "x__radii__mutmut_9": "np.sort without axis sorts along the last axis, axis 1 of the 2-D matrix",
 }
 
@@ -216,7 +218,9 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")))
     parser.add_argument(
-        "--recheck", action="store_true", help="re-run only the last run's survivors and timeouts (after adding tests)"
+        "--recheck",
+        action="store_true",
+        help="re-run only the last run's survivors and timeouts (after adding tests)",
     )
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]

@@ -112,7 +112,18 @@ def test_kid_matches_a_brute_force_unbiased_mmd():
     assert small == pytest.approx(np.mean(draws), rel=1e-9)
 
 
+def test_kid_subsets_are_as_large_as_the_smaller_set():
+    a, b = gaussian(8, 3, seed=0), gaussian(12, 3, mean=0.5, seed=1)
+    for x, y in ((a, b), (b, a)):
+        rng = np.random.default_rng(0)
+        xs, ys = x[rng.choice(len(x), 8, replace=False)], y[rng.choice(len(y), 8, replace=False)]
+        assert kid(x, y, subsets=1, subset_size=1000) == pytest.approx(brute_mmd2(xs, ys), rel=1e-9)
+
+
 def test_metric_defaults_are_the_papers():
+    # Sets larger than the default subset size (Bińkowski et al.: 1000), so a change in it shows.
+    big_a, big_b = gaussian(1010, 1, seed=0), gaussian(1010, 1, mean=0.3, seed=1)
+    assert kid(big_a, big_b, subsets=1) == kid(big_a, big_b, subsets=1, subset_size=1000)
     a, b = gaussian(40, 3, seed=0), gaussian(40, 3, mean=0.4, seed=1)
     assert kid(a, b) == kid(a, b, subsets=10, subset_size=1000, seed=0)
     assert precision_recall(a, b) == precision_recall(a, b, k=3)  # Kynkäänniemi et al.: k = 3
