@@ -68,42 +68,88 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
 }
 
 # Mutants that change no behaviour, with why (the docs/testing.md table counts them apart).
-M = "genlab.evaluate.metrics."
-EQUIVALENT: dict[str, str] = {
-    M + "x_fid__mutmut_17": "np.cov(rowvar=None): None is falsy, the same as rowvar=False",
-    M + "x_fid__mutmut_22": "np.cov(rowvar=None): None is falsy, the same as rowvar=False",
-    M + "x_fid__mutmut_29": "cov_a.shape[1] for shape[0]: a covariance matrix is square",
-    M
-    + "x_fid__mutmut_39": "simplefilter('ignore', None) hides every warning, not only LinAlgWarning, inside "
-    "one sqrtm call, which raises (not warns) on NaN/Inf: no result changes",
-    M + "x_fid__mutmut_40": "simplefilter('ignore') without a category: as x_fid__mutmut_39",
-    M + "x_kid__mutmut_29": "rng.choice(replace=None): None is falsy, the same as replace=False",
-    M + "x_kid__mutmut_37": "rng.choice(replace=None): None is falsy, the same as replace=False",
-    **{
-        f"genlab.models.base.xǁStepContextǁ{m}": "renumbers the noise streams: every (seed, step, call site) "
-        "still gets its own stream, the same on every replica; which number names a stream is no contract"
-        for m in (
-            "__init____mutmut_9",
-            "_seed__mutmut_2",
-            "_seed__mutmut_3",
-            "_seed__mutmut_9",
-            "_seed__mutmut_11",
+# mutmut numbers a function's mutants afresh on each run, so equivalent mutants are recognised
+# by what they change: (module, function name, a piece of the mutated line) -> why it is equivalent.
+EQUIVALENT: list[tuple[str, str, str, str]] = [
+    (
+        "evaluate/metrics",
+        "x_fid",
+        "rowvar=None",
+        "np.cov(rowvar=None): None is falsy, the same as rowvar=False",
+    ),
+    (
+        "evaluate/metrics",
+        "x_fid",
+        "cov_a.shape[1]",
+        "cov_a.shape[1] for shape[0]: a covariance matrix is square",
+    ),
+    (
+        "evaluate/metrics",
+        "x_fid",
+        'simplefilter("ignore", )',
+        "no warning category: every warning of the one sqrtm call is hidden, not only LinAlgWarning; "
+        "sqrtm raises (does not warn) on NaN/Inf, so no result changes",
+    ),
+    ("evaluate/metrics", "x_fid", 'simplefilter("ignore", None)', "as the line above"),
+    (
+        "evaluate/metrics",
+        "x_kid",
+        "replace=None",
+        "rng.choice(replace=None): None is falsy, as replace=False",
+    ),
+    ("evaluate/metrics", "x__radii", "np.sort(d, )", "np.sort sorts along the last axis by default: axis 1"),
+    *[
+        (
+            "models/base",
+            f"xǁStepContextǁ{fn}",
+            change,
+            "renumbers the noise streams: every (seed, step, call site) still gets its own stream, the "
+            "same on every replica; which number names a stream is no contract",
         )
-    },
-    **{
-        f"genlab.models.base.xǁStepContextǁ{m}": "with one replica the slice [rid::1] is the whole batch "
-        "whatever rid, so the one-replica branch and the sliced branch agree"
-        for m in ("_replica__mutmut_3", "_slice__mutmut_3", "_slice__mutmut_4")
-    },
-    M + "x__radii__mutmut_9": "np.sort without axis sorts along the last axis, axis 1 of the 2-D matrix",
-}
+        for fn, change in (
+            ("__init__", "self._calls = 1"),
+            ("_seed", "self._calls -= 1"),
+            ("_seed", "self._calls += 2"),
+            ("_seed", "self.seed * 1000 - self._calls"),
+            ("_seed", "self.seed * 1001"),
+        )
+    ],
+    *[
+        (
+            "models/base",
+            f"xǁStepContextǁ{fn}",
+            change,
+            "one replica: [rid::1] is the whole batch whatever rid, so both branches agree",
+        )
+        for fn, change in (("_replica", "return 1, 1"), ("_slice", "(n > 1) or True"), ("_slice", "n >= 1"))
+    ],
+]
+
+
+def equivalent(module: str, folder: Path, mutant: str) -> str | None:
+    """Why ``mutant`` is equivalent, or None."""
+    rules = [r for r in EQUIVALENT if r[0] == module and f".{r[1]}__mutmut_" in mutant]
+    if not rules:
+        return None
+    mutmut = Path(sys.executable).parent / "mutmut"
+    diff = subprocess.run([str(mutmut), "show", mutant], cwd=folder, capture_output=True, text=True).stdout
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    for _, _, change, why in rules:
+        if any(change in line for line in added):
+            return why
+    return None
+
 
 STATUS_RE = re.compile(r"^\s+(\S+__mutmut_\d+): (.+)$")
 
 
+def slug(name: str) -> str:
+    return name.replace("/", "-")
+
+
 def scratch(name: str, target: str, tests: list[str]) -> Path:
     """A fresh copy of the code and tests with a setup.cfg that points mutmut at one file."""
-    folder = WORK / name.replace("/", "-").replace(" ", "-")
+    folder = WORK / slug(name)
     for sub in ("genlab", "tests"):
         shutil.rmtree(folder / sub, ignore_errors=True)
         shutil.copytree(ROOT / sub, folder / sub, ignore=shutil.ignore_patterns("__pycache__"))
@@ -131,9 +177,9 @@ def scratch(name: str, target: str, tests: list[str]) -> Path:
     return folder
 
 
-def run_module(name: str, jobs: int, recheck: bool = False) -> dict:
+def run_module(name: str, jobs: int, recheck: bool = False, report_only: bool = False) -> dict:
     target, globs, tests = MODULES[name]
-    folder = scratch(name, target, tests)
+    folder = WORK / slug(name) if report_only else scratch(name, target, tests)
     mutmut = Path(sys.executable).parent / "mutmut"
     started = time.time()
     patterns = [module_prefix(target) + g for g in globs or []]
@@ -145,27 +191,26 @@ def run_module(name: str, jobs: int, recheck: bool = False) -> dict:
         if recheck and (folder / f).exists()
         for name in (folder / f).read_text().split()
     ]
-    if not recheck:  # a fresh run: earlier results may come from other tests
+    if recheck:  # and those a config change (the timeout) left unchecked
+        survivors += [k for k, v in read_statuses(folder, target, patterns).items() if v == "not checked"]
+    if not recheck and not report_only:  # a fresh run: earlier results may come from other tests
         shutil.rmtree(folder / "mutants", ignore_errors=True)
     if recheck and not survivors:
         print(f"== {name}: no survivors to re-check", flush=True)
     cmd = [str(mutmut), "run", "--max-children", str(jobs), *(survivors or patterns)]
     log = folder / "run.log"
     print(f"== {name}: {' '.join(cmd[1:])} (log: {log.relative_to(ROOT)})", flush=True)
-    with open(log, "w") as f:
-        code = subprocess.call(cmd, cwd=folder, stdout=f, stderr=subprocess.STDOUT)
-    results = subprocess.run(
-        [str(mutmut), "results", "--all", "true"], cwd=folder, capture_output=True, text=True
-    ).stdout
-    statuses = {}
-    prefix = module_prefix(target)
-    for line in results.splitlines():
-        m = STATUS_RE.match(line)
-        if m and ours(m.group(1), prefix, patterns):
-            statuses[m.group(1)] = m.group(2).strip()
-    row = summarize(name, statuses, time.time() - started)
+    code = 0
+    if not report_only:
+        with open(log, "w") as f:
+            code = subprocess.call(cmd, cwd=folder, stdout=f, stderr=subprocess.STDOUT)
+    statuses = read_statuses(folder, target, patterns)
+    why = {k: equivalent(name, folder, k) for k, v in statuses.items() if v == "survived"}
+    seconds = None if report_only else time.time() - started
+    row = summarize(name, statuses, {k for k, w in why.items() if w}, seconds)
     row["exit"] = code
-    survivors = sorted(k for k, v in statuses.items() if v == "survived" and k not in EQUIVALENT)
+    survivors = sorted(k for k, w in why.items() if not w)
+    (folder / "equivalent.txt").write_text("".join(f"{k}: {w}\n" for k, w in sorted(why.items()) if w))
     (folder / "survivors.txt").write_text("".join(f"{s}\n" for s in survivors))
     timeouts = sorted(k for k, v in statuses.items() if v == "timeout")
     (folder / "timeouts.txt").write_text("".join(f"{s}\n" for s in timeouts))
@@ -174,6 +219,22 @@ def run_module(name: str, jobs: int, recheck: bool = False) -> dict:
         flush=True,
     )
     return row
+
+
+def read_statuses(folder: Path, target: str, patterns: list[str]) -> dict[str, str]:
+    """mutmut's verdict on each of this module's mutants (that it has a record of)."""
+    if not (folder / "mutants").exists():
+        return {}
+    mutmut = Path(sys.executable).parent / "mutmut"
+    results = subprocess.run(
+        [str(mutmut), "results", "--all", "true"], cwd=folder, capture_output=True, text=True
+    ).stdout
+    statuses = {}
+    for line in results.splitlines():
+        m = STATUS_RE.match(line)
+        if m and ours(m.group(1), module_prefix(target), patterns):
+            statuses[m.group(1)] = m.group(2).strip()
+    return statuses
 
 
 def module_prefix(target: str) -> str:
@@ -188,11 +249,11 @@ def ours(mutant: str, prefix: str, patterns: list[str]) -> bool:
     return not patterns or any(fnmatch.fnmatch(mutant, p) for p in patterns)
 
 
-def summarize(name: str, statuses: dict, seconds: float) -> dict:
+def summarize(name: str, statuses: dict, equivalents: set, seconds: float | None) -> dict:
     counts: dict[str, int] = {}
     for v in statuses.values():
         counts[v] = counts.get(v, 0) + 1
-    equivalent = sum(1 for k, v in statuses.items() if k in EQUIVALENT and v == "survived")
+    equivalent = len(equivalents)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     survived = counts.get("survived", 0) - equivalent
     untested = sum(n for k, n in counts.items() if k not in ("killed", "timeout", "survived"))
@@ -200,7 +261,7 @@ def summarize(name: str, statuses: dict, seconds: float) -> dict:
     score = f"{100 * killed / scored:.0f}%" if scored else "-"
     line = (
         f"| {name} | {len(statuses)} | {killed} | {survived} | {equivalent} | {untested} | {score} "
-        f"| {seconds / 60:.0f} min | {dt.date.today().isoformat()} |"
+        f"| {'-' if seconds is None else f'{seconds / 60:.0f} min'} | {dt.date.today().isoformat()} |"
     )
     return {"name": name, "line": line}
 
@@ -234,6 +295,9 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")))
     parser.add_argument(
+        "--report", action="store_true", help="run nothing: rewrite the table from the last results"
+    )
+    parser.add_argument(
         "--recheck",
         action="store_true",
         help="re-run only the last run's survivors and timeouts (after adding tests)",
@@ -242,7 +306,7 @@ def main() -> None:
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         raise SystemExit(f"mutation: unknown module {unknown[0]!r}; expected one of: {', '.join(MODULES)}")
-    rows = [run_module(name, args.jobs, args.recheck) for name in args.modules or MODULES]
+    rows = [run_module(name, args.jobs, args.recheck, args.report) for name in args.modules or MODULES]
     write_table(rows)
     print(f"table written to {DOC.relative_to(ROOT)}")
 
