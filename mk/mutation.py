@@ -90,7 +90,12 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         "no warning category: every warning of the one sqrtm call is hidden, not only LinAlgWarning; "
         "sqrtm raises (does not warn) on NaN/Inf, so no result changes",
     ),
-    ("evaluate/metrics", "x_fid", 'simplefilter("ignore", None)', "as the line above"),
+    (
+        "evaluate/metrics",
+        "x_fid",
+        'simplefilter("ignore", None)',
+        "category None: as the rule above, every warning of the one sqrtm call is hidden; no result changes",
+    ),
     (
         "evaluate/metrics",
         "x_kid",
