@@ -191,10 +191,10 @@ def run_module(name: str, jobs: int, recheck: bool = False, report_only: bool = 
     # mutmut keeps earlier results in mutants/ and re-runs only the mutants it is named.
     # Timeouts are re-run too: on a loaded machine a slow start, not the mutant, can time out.
     survivors = [
-        name
+        mutant
         for f in ("survivors.txt", "timeouts.txt")
         if recheck and (folder / f).exists()
-        for name in (folder / f).read_text().split()
+        for mutant in (folder / f).read_text().split()
     ]
     if recheck:  # and those a config change (the timeout) left unchecked
         survivors += [k for k, v in read_statuses(folder, target, patterns).items() if v == "not checked"]
