@@ -3,6 +3,8 @@
 import io
 import json
 import os
+import signal
+import subprocess
 import textwrap
 import time
 from pathlib import Path
@@ -16,7 +18,9 @@ from genlab.launch.local import LocalLauncher, free_ports, tf_config
 FAKE_WORKER = textwrap.dedent("""\
     #!/usr/bin/env python3
     # Stands in for `python -m genlab.train.worker`: behaviour chosen by env, role from TF_CONFIG.
-    import json, os, sys, time
+    import json, os, signal, sys, time
+    if os.environ.get("FAKE_IGNORE_TERM"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     i = task["index"]
     open(os.path.join(os.environ["FAKE_DIR"], f"pid-{i}"), "w").write(str(os.getpid()))
@@ -201,3 +205,26 @@ def test_running_out_of_ports_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(local.socket, "socket", no_socket)
     with pytest.raises(LaunchError, match="could not find 3 free loopback ports .* use fewer workers"):
         free_ports(3)
+
+
+def start_fake(fake, tmp_path, **env):
+    env = {**os.environ, "FAKE_DIR": str(tmp_path), "FAKE_SLEEP": "60", "TF_CONFIG": tf_config([1], 0), **env}
+    p = subprocess.Popen([str(fake)], env=env, start_new_session=True, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().startswith("hello")  # running (with its signal handlers set)
+    return p
+
+
+def test_stopping_sends_sigterm_first(fake, tmp_path):
+    p = start_fake(fake, tmp_path)
+    LocalLauncher._stop([p], grace_s=30)
+    assert p.returncode == -signal.SIGTERM
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(fake, tmp_path):
+    p = start_fake(fake, tmp_path, FAKE_IGNORE_TERM="1")
+    done = subprocess.Popen(["true"])
+    done.wait()
+    t0 = time.time()
+    LocalLauncher._stop([done, p], grace_s=0.5)  # a finished process is left as it was
+    assert p.returncode == -signal.SIGKILL and done.returncode == 0
+    assert time.time() - t0 < 20
