@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 from genlab.errors import LaunchError
 from genlab.launch import TrainJob
 from genlab.launch.local import LocalLauncher, free_ports, tf_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_WORKER = textwrap.dedent("""\
     #!/usr/bin/env python3
@@ -51,6 +54,7 @@ FAKE_WORKER = textwrap.dedent("""\
         if os.environ.get("FAKE_NOISE"):  # TensorFlow's chatter, and a blank line, among the last lines
             for line in NOISE:
                 print(line, flush=True)
+        print("the error, on stderr", file=sys.stderr, flush=True)
         sys.exit(int(os.environ.get("FAKE_FAIL_CODE", "3")))
     time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
     print(f"worker {i} done", flush=True)
@@ -104,6 +108,7 @@ def test_a_failing_worker_stops_the_others_and_is_reported(fake, tmp_path):
     msg = str(e.value)
     assert "worker 1 of job 't' failed with exit code 3" in msg
     assert "line 29" in msg and "line 5" not in msg  # the last lines only
+    assert msg.endswith("the error, on stderr")  # stderr is merged into the log, in order
     pid0 = int((tmp_path / "pid-0").read_text())
     assert not alive(pid0)
 
@@ -228,3 +233,23 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(fake, tm
     LocalLauncher._stop([done, p], grace_s=0.5)  # a finished process is left as it was
     assert p.returncode == -signal.SIGKILL and done.returncode == 0
     assert time.time() - t0 < 20
+
+
+def test_workers_die_with_a_killed_launcher(fake, tmp_path):
+    """SIGKILL runs no cleanup in the launcher: the kernel takes the workers (PR_SET_PDEATHSIG)."""
+    script = (
+        "import sys; from genlab.launch import TrainJob; from genlab.launch.local import LocalLauncher\n"
+        "job = TrainJob(config_json='{}', data_uri='/d', model_uri='/m', workers=2, name='t')\n"
+        f"LocalLauncher(python={str(fake)!r}, env={{'FAKE_DIR': {str(tmp_path)!r}, 'FAKE_SLEEP': '60'}}).run(job)\n"
+    )
+    launcher = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not all((tmp_path / f"pid-{i}").exists() for i in range(2)) and time.time() < deadline:
+        time.sleep(0.05)
+    pids = [int((tmp_path / f"pid-{i}").read_text()) for i in range(2)]
+    launcher.kill()
+    launcher.wait()
+    deadline = time.time() + 10
+    while any(alive(pid) for pid in pids) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)
