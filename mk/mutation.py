@@ -119,6 +119,19 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
             ("_seed", "self.seed * 1001"),
         )
     ],
+    (
+        "launch/local",
+        "xǁLocalLauncherǁ_run_once",
+        "-bufsize=1",
+        "iterating over a pipe yields each line as it arrives whatever its buffer size (bufsize only "
+        "chooses how the pipe is buffered): the same lines, in the same order",
+    ),
+    (
+        "launch/local",
+        "xǁLocalLauncherǁ_run_once",
+        "(f[1] >= 0, f[0])",
+        "a failed worker's exit code is never 0, so f[1] >= 0 and f[1] > 0 agree",
+    ),
     *[
         (
             "models/base",
@@ -138,9 +151,13 @@ def equivalent(module: str, folder: Path, mutant: str) -> str | None:
         return None
     mutmut = Path(sys.executable).parent / "mutmut"
     diff = subprocess.run([str(mutmut), "show", mutant], cwd=folder, capture_output=True, text=True).stdout
-    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    for _, _, change, why in rules:
-        if any(change in line for line in added):
+    lines = [line for line in diff.splitlines() if not line.startswith(("+++", "---"))]
+    added = [line[1:] for line in lines if line.startswith("+")]
+    removed = [line[1:] for line in lines if line.startswith("-")]
+    for _, _, change, why in rules:  # "-text": a mutant of the line holding text (removed or changed)
+        if change.startswith("-") and any(change[1:] in line for line in removed):
+            return why
+        if not change.startswith("-") and any(change in line for line in added):
             return why
     return None
 

@@ -93,6 +93,7 @@ def test_success_streams_prefixed_logs(fake, tmp_path):
     out = io.StringIO()
     LocalLauncher(python=str(fake), env={"FAKE_DIR": str(tmp_path)}, stream=out).run(job(3))
     text = out.getvalue()
+    assert text.startswith("[launcher] started 3 worker(s) on ports [")
     for i in range(3):
         assert f"[worker-{i}] hello from worker {i}" in text
         assert f"[worker-{i}] worker {i} done" in text
@@ -107,6 +108,7 @@ def test_a_failing_worker_stops_the_others_and_is_reported(fake, tmp_path):
     assert time.time() - t0 < 30  # worker 0 was stopped, not waited for
     msg = str(e.value)
     assert "worker 1 of job 't' failed with exit code 3" in msg
+    assert "[launcher] worker 1 exited with code 3; stopping the others" in out.getvalue()
     assert "line 29" in msg and "line 5" not in msg  # the last lines only
     assert msg.endswith("the error, on stderr")  # stderr is merged into the log, in order
     pid0 = int((tmp_path / "pid-0").read_text())
