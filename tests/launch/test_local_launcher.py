@@ -3,6 +3,9 @@
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -13,14 +16,37 @@ from genlab.errors import LaunchError
 from genlab.launch import TrainJob
 from genlab.launch.local import LocalLauncher, free_ports, tf_config
 
+ROOT = Path(__file__).resolve().parents[2]
+
 FAKE_WORKER = textwrap.dedent("""\
     #!/usr/bin/env python3
     # Stands in for `python -m genlab.train.worker`: behaviour chosen by env, role from TF_CONFIG.
-    import json, os, sys, time
+    import json, os, signal, sys, time
+    if os.environ.get("FAKE_IGNORE_TERM"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     i = task["index"]
     open(os.path.join(os.environ["FAKE_DIR"], f"pid-{i}"), "w").write(str(os.getpid()))
     print(f"hello from worker {i}", flush=True)
+    NOISE = (  # each matches one of genlab.launch.local's noise rules
+        "I0000 00:00 x", "W0000 x", "WARNING: All log messages before absl::InitializeLog()",
+        "To enable the following instructions: AVX2", "oneDNN custom operations are on",
+        "This TensorFlow binary is optimized", "2026 tf cpu_feature_guard.cc:1] x", "2026 tf port.cc:153] x",
+        "2026 grappler: remapper failed: x", "", "kept line",
+    )
+    print(f"cuda={os.environ.get('CUDA_VISIBLE_DEVICES')!r} extra={os.environ.get('FAKE_EXTRA')}", flush=True)
+    once = os.environ.get("FAKE_FAIL_ONCE")  # worker 0 fails on the first attempt only
+    if once and i == 0 and not os.path.exists(once):
+        open(once, "w").close()
+        sys.exit(5)
+    go = os.environ.get("FAKE_GO")  # wait for the test's signal, then die: worker 1 by SIGKILL
+    if go:
+        while not os.path.exists(go):
+            time.sleep(0.01)
+        if i == 1:
+            os.kill(os.getpid(), 9)
+        time.sleep(0.3)
+        sys.exit(1)
     fail = os.environ.get("FAKE_FAIL_INDEX")
     if fail is not None and int(fail) == i:
         # Fail only once worker 0 is up, so the test sees it stopped (not never started).
@@ -31,6 +57,10 @@ FAKE_WORKER = textwrap.dedent("""\
             time.sleep(0.05)
         for k in range(30):
             print(f"line {k}", flush=True)
+        if os.environ.get("FAKE_NOISE"):  # TensorFlow's chatter, and a blank line, among the last lines
+            for line in NOISE:
+                print(line, flush=True)
+        print("the error, on stderr", file=sys.stderr, flush=True)
         sys.exit(int(os.environ.get("FAKE_FAIL_CODE", "3")))
     time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
     print(f"worker {i} done", flush=True)
@@ -69,6 +99,7 @@ def test_success_streams_prefixed_logs(fake, tmp_path):
     out = io.StringIO()
     LocalLauncher(python=str(fake), env={"FAKE_DIR": str(tmp_path)}, stream=out).run(job(3))
     text = out.getvalue()
+    assert text.startswith("[launcher] started 3 worker(s) on ports [")
     for i in range(3):
         assert f"[worker-{i}] hello from worker {i}" in text
         assert f"[worker-{i}] worker {i} done" in text
@@ -83,7 +114,9 @@ def test_a_failing_worker_stops_the_others_and_is_reported(fake, tmp_path):
     assert time.time() - t0 < 30  # worker 0 was stopped, not waited for
     msg = str(e.value)
     assert "worker 1 of job 't' failed with exit code 3" in msg
+    assert "[launcher] worker 1 exited with code 3; stopping the others" in out.getvalue()
     assert "line 29" in msg and "line 5" not in msg  # the last lines only
+    assert msg.endswith("the error, on stderr")  # stderr is merged into the log, in order
     pid0 = int((tmp_path / "pid-0").read_text())
     assert not alive(pid0)
 
@@ -111,3 +144,120 @@ def test_user_errors_are_not_restarted(fake, tmp_path):
 def test_zero_workers_is_refused():
     with pytest.raises(LaunchError, match="workers: expected at least 1, got 0"):
         LocalLauncher().run(job(0))
+
+
+def test_startup_chatter_and_blank_lines_are_dropped_from_logs_and_tails(fake, tmp_path):
+    out = io.StringIO()
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_NOISE": "1", "FAKE_FAIL_INDEX": "0"}
+    with pytest.raises(LaunchError) as e:
+        LocalLauncher(python=str(fake), env=env, stream=out).run(job(1))
+    for text in (out.getvalue(), str(e.value)):
+        assert "kept line" in text
+        for noise in (
+            "I0000",
+            "W0000",
+            "absl",
+            "instructions",
+            "oneDNN",
+            "optimized",
+            "cpu_feature",
+            "port.cc",
+            "remapper",
+        ):
+            assert noise not in text
+    assert "[worker-0] \n" not in out.getvalue() and "after" not in str(e.value)  # one attempt: no count
+
+
+def test_workers_get_the_launcher_env_and_no_gpu_unless_asked(fake, tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    out = io.StringIO()
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_EXTRA": "yes"}
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(2))
+    assert out.getvalue().count("cuda='' extra=yes") == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # a user's choice is kept
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(1))
+    assert "cuda='3' extra=yes" in out.getvalue()
+
+
+def test_a_job_that_fails_once_is_restarted_and_succeeds(fake, tmp_path):
+    out = io.StringIO()
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_FAIL_ONCE": str(tmp_path / "failed")}
+    launcher = LocalLauncher(python=str(fake), env=env, stream=out, max_restarts=2, restart_delay_s=0)
+    launcher.run(job(2))
+    assert launcher.attempts == 2 and len(launcher.pids) == 2
+    assert "restarting the job (attempt 2 of 3)" in out.getvalue()
+    assert out.getvalue().count("worker 0 done") == 1  # worker 0 finished on the second attempt only
+
+
+def test_the_signalled_worker_is_blamed_not_its_crashing_peers(fake, tmp_path, monkeypatch):
+    """Worker 1 is SIGKILLed and worker 0 then exits 1 (as a peer's broken collective would make it)."""
+    import genlab.launch.local as local
+
+    go = tmp_path / "go"
+    real_sleep = time.sleep
+
+    def poll_slowly(seconds):  # the first poll interval: let both workers die before the next poll
+        if not go.exists():
+            go.touch()
+            real_sleep(3.0)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(local.time, "sleep", poll_slowly)
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_GO": str(go)}
+    with pytest.raises(LaunchError, match="worker 1 of job 't' failed with exit code -9"):
+        LocalLauncher(python=str(fake), env=env, stream=io.StringIO()).run(job(2))
+
+
+def test_running_out_of_ports_is_a_clear_error(monkeypatch):
+    import genlab.launch.local as local
+
+    def no_socket(*args):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(local.socket, "socket", no_socket)
+    with pytest.raises(LaunchError, match="could not find 3 free loopback ports .* use fewer workers"):
+        free_ports(3)
+
+
+def start_fake(fake, tmp_path, **env):
+    env = {**os.environ, "FAKE_DIR": str(tmp_path), "FAKE_SLEEP": "60", "TF_CONFIG": tf_config([1], 0), **env}
+    p = subprocess.Popen([str(fake)], env=env, start_new_session=True, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().startswith("hello")  # running (with its signal handlers set)
+    return p
+
+
+def test_stopping_sends_sigterm_first(fake, tmp_path):
+    p = start_fake(fake, tmp_path)
+    LocalLauncher._stop([p], grace_s=30)
+    assert p.returncode == -signal.SIGTERM
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(fake, tmp_path):
+    p = start_fake(fake, tmp_path, FAKE_IGNORE_TERM="1")
+    done = subprocess.Popen(["true"])
+    done.wait()
+    t0 = time.time()
+    LocalLauncher._stop([done, p], grace_s=0.5)  # a finished process is left as it was
+    assert p.returncode == -signal.SIGKILL and done.returncode == 0
+    assert time.time() - t0 < 20
+
+
+def test_workers_die_with_a_killed_launcher(fake, tmp_path):
+    """SIGKILL runs no cleanup in the launcher: the kernel takes the workers (PR_SET_PDEATHSIG)."""
+    script = (
+        "import sys; from genlab.launch import TrainJob; from genlab.launch.local import LocalLauncher\n"
+        "job = TrainJob(config_json='{}', data_uri='/d', model_uri='/m', workers=2, name='t')\n"
+        f"LocalLauncher(python={str(fake)!r}, env={{'FAKE_DIR': {str(tmp_path)!r}, 'FAKE_SLEEP': '60'}}).run(job)\n"
+    )
+    launcher = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not all((tmp_path / f"pid-{i}").exists() for i in range(2)) and time.time() < deadline:
+        time.sleep(0.05)
+    pids = [int((tmp_path / f"pid-{i}").read_text()) for i in range(2)]
+    launcher.kill()
+    launcher.wait()
+    deadline = time.time() + 10
+    while any(alive(pid) for pid in pids) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)

@@ -1,0 +1,337 @@
+"""Mutation testing of genlab's core with mutmut 3, one module at a time (`make mutation`).
+
+Each module is mutated in its own scratch folder (.mutation/<name>/, a copy of genlab/ and tests/
+with a generated setup.cfg), and each mutant is checked only by that module's own fast tests,
+of which mutmut runs just those that call the mutated function. Results go to a table between
+markers in docs/testing.md; mutants explained as equivalent there (EQUIVALENT below) are left
+out of the score.
+
+    python mk/mutation.py                   every module
+    python mk/mutation.py evaluate/metrics  some modules (names below)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fnmatch
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+DOC = ROOT / "docs" / "testing.md"
+BEGIN, END = "<!-- mutation-table:begin -->", "<!-- mutation-table:end -->"
+
+# name -> (file to mutate, mutant-name globs (None: every function in the file), its fast tests).
+# For the model files only the losses, masks and samplers are mutated: the network builders are
+# checked by shape/parameter-count tests, and their mutants would swamp the score.
+MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
+    "evaluate/metrics": ("genlab/evaluate/metrics.py", None, ["tests/unit/test_metrics.py"]),
+    "data/records": (
+        "genlab/data/records.py",
+        None,
+        [
+            "tests/unit/test_data.py",
+            "tests/reliability/test_interrupted_publish.py",
+            "tests/unit/test_resume_data.py",
+        ],
+    ),
+    "data/idx": ("genlab/data/idx.py", None, ["tests/unit/test_idx.py", "tests/unit/test_data.py"]),
+    "data/prepare": ("genlab/data/__init__.py", None, ["tests/unit/test_data.py"]),
+    "train/loop": (
+        "genlab/train/loop.py",
+        None,
+        ["tests/unit/test_train_loop.py", "tests/unit/test_resume_data.py"],
+    ),
+    "launch/local": ("genlab/launch/local.py", None, ["tests/launch/test_local_launcher.py"]),
+    "models/base": (
+        "genlab/models/base.py",
+        ["*StepContext*", "*to_unit*", "*from_unit*"],
+        ["tests/unit/test_step_context.py"],
+    ),
+    "models/gan": (
+        "genlab/models/gan.py",
+        ["*x_bce__*", "*x_gradient_penalty__*", "*train_step__*"],
+        ["tests/unit/test_gan.py", "tests/unit/test_gan_losses.py"],
+    ),
+    "models/pixelcnn": (
+        "genlab/models/pixelcnn.py",
+        ["*x_quantise__*", "*x_level_to_unit__*", "*x_causal_mask__*", "*x_inverse_cdf__*", "*sampler__*"],
+        ["tests/unit/test_pixelcnn.py"],
+    ),
+}
+
+# Mutants that change no behaviour, with why (the docs/testing.md table counts them apart).
+# mutmut numbers a function's mutants afresh on each run, so equivalent mutants are recognised
+# by what they change: (module, function name, a piece of the mutated line) -> why it is equivalent.
+EQUIVALENT: list[tuple[str, str, str, str]] = [
+    (
+        "evaluate/metrics",
+        "x_fid",
+        "rowvar=None",
+        "np.cov(rowvar=None): None is falsy, the same as rowvar=False",
+    ),
+    (
+        "evaluate/metrics",
+        "x_fid",
+        "cov_a.shape[1]",
+        "cov_a.shape[1] for shape[0]: a covariance matrix is square",
+    ),
+    (
+        "evaluate/metrics",
+        "x_fid",
+        'simplefilter("ignore", )',
+        "no warning category: every warning of the one sqrtm call is hidden, not only LinAlgWarning; "
+        "sqrtm raises (does not warn) on NaN/Inf, so no result changes",
+    ),
+    (
+        "evaluate/metrics",
+        "x_fid",
+        'simplefilter("ignore", None)',
+        "category None: as the rule above, every warning of the one sqrtm call is hidden; no result changes",
+    ),
+    (
+        "evaluate/metrics",
+        "x_kid",
+        "replace=None",
+        "rng.choice(replace=None): None is falsy, as replace=False",
+    ),
+    ("evaluate/metrics", "x__radii", "np.sort(d, )", "np.sort sorts along the last axis by default: axis 1"),
+    *[
+        (
+            "models/base",
+            f"xǁStepContextǁ{fn}",
+            change,
+            "renumbers the noise streams: every (seed, step, call site) still gets its own stream, the "
+            "same on every replica; which number names a stream is no contract",
+        )
+        for fn, change in (
+            ("__init__", "self._calls = 1"),
+            ("_seed", "self._calls -= 1"),
+            ("_seed", "self._calls += 2"),
+            ("_seed", "self.seed * 1000 - self._calls"),
+            ("_seed", "self.seed * 1001"),
+        )
+    ],
+    (
+        "launch/local",
+        "xǁLocalLauncherǁ_run_once",
+        "-bufsize=1",
+        "iterating over a pipe yields each line as it arrives whatever its buffer size (bufsize only "
+        "chooses how the pipe is buffered): the same lines, in the same order",
+    ),
+    (
+        "launch/local",
+        "xǁLocalLauncherǁ_run_once",
+        "(f[1] >= 0, f[0])",
+        "a failed worker's exit code is never 0, so f[1] >= 0 and f[1] > 0 agree",
+    ),
+    *[
+        (
+            "models/base",
+            f"xǁStepContextǁ{fn}",
+            change,
+            "one replica: [rid::1] is the whole batch whatever rid, so both branches agree",
+        )
+        for fn, change in (("_replica", "return 1, 1"), ("_slice", "(n > 1) or True"), ("_slice", "n >= 1"))
+    ],
+]
+
+
+def equivalent(module: str, folder: Path, mutant: str) -> str | None:
+    """Why ``mutant`` is equivalent, or None."""
+    rules = [r for r in EQUIVALENT if r[0] == module and f".{r[1]}__mutmut_" in mutant]
+    if not rules:
+        return None
+    mutmut = Path(sys.executable).parent / "mutmut"
+    diff = subprocess.run([str(mutmut), "show", mutant], cwd=folder, capture_output=True, text=True).stdout
+    lines = [line for line in diff.splitlines() if not line.startswith(("+++", "---"))]
+    added = [line[1:] for line in lines if line.startswith("+")]
+    removed = [line[1:] for line in lines if line.startswith("-")]
+    for _, _, change, why in rules:  # "-text": a mutant of the line holding text (removed or changed)
+        if change.startswith("-") and any(change[1:] in line for line in removed):
+            return why
+        if not change.startswith("-") and any(change in line for line in added):
+            return why
+    return None
+
+
+STATUS_RE = re.compile(r"^\s+(\S+__mutmut_\d+): (.+)$")
+
+
+def slug(name: str) -> str:
+    return name.replace("/", "-")
+
+
+def scratch(name: str, target: str, tests: list[str]) -> Path:
+    """A fresh copy of the code and tests with a setup.cfg that points mutmut at one file."""
+    folder = WORK / slug(name)
+    for sub in ("genlab", "tests"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+        shutil.copytree(ROOT / sub, folder / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", folder / "pyproject.toml")
+    existing = [t for t in tests if (ROOT / t).exists()]
+    (folder / "preload.txt").write_text("numpy\nscipy.linalg\ntensorflow\nkeras\n")
+    (folder / "setup.cfg").write_text(
+        "[mutmut]\n"
+        "source_paths = genlab\n"
+        f"only_mutate = {target}\n"
+        "pytest_add_cli_args_test_selection =\n"
+        + "".join(f"    {t}\n" for t in existing)
+        + "pytest_add_cli_args =\n"
+        "    -p\n    no:cacheprovider\n    -q\n    -x\n"
+        # Each mutant's pytest is forked from a server that has imported TensorFlow (a minute on a
+        # busy machine) but not genlab: forking after the import alone is safe, after ops it is not.
+        "process_isolation = forkserver\n"
+        "forkserver_warmup = import\n"
+        "preload_modules_file = preload.txt\n"
+        # Timeouts count as kills: leave room for a loaded machine (wall limit (test s + 60) x 2.5).
+        "timeout_multiplier = 2.5\n"
+        "timeout_constant = 60\n"
+        "use_git_change_detection = false\n"
+    )
+    return folder
+
+
+def run_module(name: str, jobs: int, recheck: bool = False, report_only: bool = False) -> dict:
+    target, globs, tests = MODULES[name]
+    folder = WORK / slug(name) if report_only else scratch(name, target, tests)
+    mutmut = Path(sys.executable).parent / "mutmut"
+    started = time.time()
+    patterns = [module_prefix(target) + g for g in globs or []]
+    # mutmut keeps earlier results in mutants/ and re-runs only the mutants it is named.
+    # Timeouts are re-run too: on a loaded machine a slow start, not the mutant, can time out.
+    survivors = [
+        mutant
+        for f in ("survivors.txt", "timeouts.txt")
+        if recheck and (folder / f).exists()
+        for mutant in (folder / f).read_text().split()
+    ]
+    if recheck:  # and those a config change (the timeout) left unchecked
+        survivors += [k for k, v in read_statuses(folder, target, patterns).items() if v == "not checked"]
+    if not recheck and not report_only:  # a fresh run: earlier results may come from other tests
+        shutil.rmtree(folder / "mutants", ignore_errors=True)
+    if recheck and not survivors:
+        print(f"== {name}: no survivors to re-check", flush=True)
+    cmd = [str(mutmut), "run", "--max-children", str(jobs), *(survivors or patterns)]
+    log = folder / "run.log"
+    print(f"== {name}: {' '.join(cmd[1:])} (log: {log.relative_to(ROOT)})", flush=True)
+    code = 0
+    if not report_only:
+        with open(log, "w") as f:
+            code = subprocess.call(cmd, cwd=folder, stdout=f, stderr=subprocess.STDOUT)
+    statuses = read_statuses(folder, target, patterns)
+    why = {k: equivalent(name, folder, k) for k, v in statuses.items() if v == "survived"}
+    seconds = None if report_only else time.time() - started
+    row = summarize(name, statuses, {k for k, w in why.items() if w}, seconds)
+    row["exit"] = code
+    survivors = sorted(k for k, w in why.items() if not w)
+    (folder / "equivalent.txt").write_text("".join(f"{k}: {w}\n" for k, w in sorted(why.items()) if w))
+    (folder / "survivors.txt").write_text("".join(f"{s}\n" for s in survivors))
+    timeouts = sorted(k for k, v in statuses.items() if v == "timeout")
+    (folder / "timeouts.txt").write_text("".join(f"{s}\n" for s in timeouts))
+    print(
+        f"   {row['line']}  exit {code}; survivors in {(folder / 'survivors.txt').relative_to(ROOT)}",
+        flush=True,
+    )
+    return row
+
+
+def read_statuses(folder: Path, target: str, patterns: list[str]) -> dict[str, str]:
+    """mutmut's verdict on each of this module's mutants (that it has a record of)."""
+    if not (folder / "mutants").exists():
+        return {}
+    mutmut = Path(sys.executable).parent / "mutmut"
+    results = subprocess.run(
+        [str(mutmut), "results", "--all", "true"], cwd=folder, capture_output=True, text=True
+    ).stdout
+    statuses = {}
+    for line in results.splitlines():
+        m = STATUS_RE.match(line)
+        if m and ours(m.group(1), module_prefix(target), patterns):
+            statuses[m.group(1)] = m.group(2).strip()
+    return statuses
+
+
+def module_prefix(target: str) -> str:
+    mod = target.removesuffix(".py").replace("/", ".")
+    return mod.removesuffix(".__init__") + "."
+
+
+def ours(mutant: str, prefix: str, patterns: list[str]) -> bool:
+    """A mutant of this module's own functions (not a submodule's: genlab.data vs genlab.data.idx)."""
+    if not mutant.startswith(prefix) or not mutant[len(prefix) :].startswith("x"):
+        return False
+    return not patterns or any(fnmatch.fnmatch(mutant, p) for p in patterns)
+
+
+def summarize(name: str, statuses: dict, equivalents: set, seconds: float | None) -> dict:
+    counts: dict[str, int] = {}
+    for v in statuses.values():
+        counts[v] = counts.get(v, 0) + 1
+    equivalent = len(equivalents)
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    survived = counts.get("survived", 0) - equivalent
+    untested = sum(n for k, n in counts.items() if k not in ("killed", "timeout", "survived"))
+    scored = killed + survived
+    score = f"{100 * killed / scored:.0f}%" if scored else "-"
+    line = (
+        f"| {name} | {len(statuses)} | {killed} | {survived} | {equivalent} | {untested} | {score} "
+        f"| {'-' if seconds is None else f'{seconds / 60:.0f} min'} | {dt.date.today().isoformat()} |"
+    )
+    return {"name": name, "line": line}
+
+
+def write_table(rows: list[dict]) -> None:
+    """Replace the rows of the modules just run; keep the others' last results."""
+    text = DOC.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{DOC}: the markers {BEGIN} and {END} are missing")
+    head, rest = text.split(BEGIN, 1)
+    table, tail = rest.split(END, 1)
+    old = {
+        line.split("|")[1].strip(): line
+        for line in table.splitlines()
+        if line.startswith("| ") and "---" not in line
+    }
+    old.pop("module", None)
+    old.update({r["name"]: r["line"] for r in rows})
+    lines = [
+        "| module | mutants | killed | survived | equivalent | not run | score | time | date |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        *(old[n] for n in MODULES if n in old),
+    ]
+    DOC.write_text(head + BEGIN + "\n" + "\n".join(lines) + "\n" + END + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")))
+    parser.add_argument(
+        "--report", action="store_true", help="run nothing: rewrite the table from the last results"
+    )
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="re-run only the last run's survivors and timeouts (after adding tests)",
+    )
+    args = parser.parse_args()
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        raise SystemExit(f"mutation: unknown module {unknown[0]!r}; expected one of: {', '.join(MODULES)}")
+    rows = [run_module(name, args.jobs, args.recheck, args.report) for name in args.modules or MODULES]
+    write_table(rows)
+    print(f"table written to {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
