@@ -117,6 +117,7 @@ class LocalLauncher:
         ports = free_ports(job.workers)
         procs, tails, threads = [], [], []
         self._procs = procs
+        self._say(f"starting {job.workers} worker(s) on ports {ports}")  # before any worker's line
         try:
             for i in range(job.workers):
                 env = {**os.environ, **self.env, "TF_CONFIG": tf_config(ports, i)}
@@ -138,7 +139,6 @@ class LocalLauncher:
                 procs.append(p)
                 tails.append(tail)
                 threads.append(t)
-            self._say(f"started {job.workers} worker(s) on ports {ports}")
             while True:
                 codes = [p.poll() for p in procs]
                 failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]

@@ -99,7 +99,7 @@ def test_success_streams_prefixed_logs(fake, tmp_path):
     out = io.StringIO()
     LocalLauncher(python=str(fake), env={"FAKE_DIR": str(tmp_path)}, stream=out).run(job(3))
     text = out.getvalue()
-    assert text.startswith("[launcher] started 3 worker(s) on ports [")
+    assert text.startswith("[launcher] starting 3 worker(s) on ports [")
     for i in range(3):
         assert f"[worker-{i}] hello from worker {i}" in text
         assert f"[worker-{i}] worker {i} done" in text
