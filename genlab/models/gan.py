@@ -88,6 +88,7 @@ class UnconditionalGAN(GenerativeModel):
     """Sampling shared by the GANs whose generator maps z ~ N(0, I) straight to an image."""
 
     sampling_networks = ("generator",)
+    serving_output = "image"  # the serving signature's output name
 
     def latent_dim(self) -> int:
         return self.cfg.latent_dim
@@ -96,15 +97,15 @@ class UnconditionalGAN(GenerativeModel):
         net = self.networks["generator"]
 
         def serve(z):  # (n, latent_dim) -> (n, h, w, c) in [0, 1]
-            return {"image": tf.cast(net(z, training=False), tf.float32)}
+            return {self.serving_output: tf.cast(net(z, training=False), tf.float32)}
 
-        return serve, [tf.TensorSpec((None, self.cfg.latent_dim), tf.float32, name="z")]
+        return serve, [tf.TensorSpec((None, self.latent_dim()), tf.float32, name="z")]
 
     def decode(self, z) -> np.ndarray:
         return np.asarray(self.networks["generator"](np.asarray(z, np.float32), training=False))
 
     def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
-        z = np.random.default_rng(seed).standard_normal((n, self.cfg.latent_dim)).astype(np.float32)
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim())).astype(np.float32)
         return self.decode(z)
 
 

@@ -116,6 +116,7 @@ class MuseGAN(WGANGP):
 
     family = "musegan"
     output_kind = "music"
+    serving_output = "note_probabilities"  # (n, bars, steps, pitches, tracks), before binarising
 
     def __init__(self, cfg: MuseGANConfig, spec: DataSpec, train_cfg):
         GenerativeModel.__init__(self, cfg, spec, train_cfg)

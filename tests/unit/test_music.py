@@ -294,3 +294,17 @@ def test_melody_and_groove_noise_reach_only_their_track_chords_reach_all():
     assert changed(d, 2 * d).tolist() == [True, True, True]  # style
     assert changed(3 * d, 4 * d).tolist() == [False, True, False]  # melody of track 1
     assert changed(7 * d, 8 * d).tolist() == [False, False, True]  # groove of track 2
+
+
+def test_the_serving_export_gives_the_generators_note_probabilities(tmp_path):
+    import tensorflow as tf
+
+    from genlab import export
+
+    model = tiny_musegan()
+    written = export.save_portable(model, str(tmp_path))
+    assert "generator.keras" in written and "serving/1" in written
+    serve = tf.saved_model.load(str(tmp_path / "serving" / "1")).signatures["serving_default"]
+    z = np.random.default_rng(3).standard_normal((2, model.latent_dim())).astype("float32")
+    out = serve(z=tf.constant(z))["note_probabilities"].numpy()
+    np.testing.assert_allclose(out, model.decode(z), atol=1e-5)
