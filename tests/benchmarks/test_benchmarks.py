@@ -61,6 +61,15 @@ def test_pipeline_overhead_tiny(tmp_path):
     assert _finite_positive(r["pipeline_s"]) and _finite_positive(r["direct_s"])
     assert math.isfinite(r["overhead"])
 
+    # The recorder of preset runs reads a real kfp.local run folder (benchmarks/preset_runs.md).
+    from benchmarks import record_runs
+
+    (run_dir,) = [p for p in tmp_path.glob("runs-*/*") if (p / "evaluate-model").is_dir()][:1]
+    entry = record_runs.read_run(run_dir)
+    assert entry["family"] == "dcgan" and entry["steps"] > 0 and entry["workers"] >= 1
+    assert entry["metrics"]["fid"] > 0 and "fid_floor" in entry["metrics"]
+    assert "| fid |" in record_runs.render([entry])
+
 
 @pytest.mark.slow
 def test_run_cli_tiny_writes_results(tmp_path):
