@@ -10,7 +10,7 @@ a ``tf.data`` pipeline from in-memory arrays (``from_tensor_slices -> shuffle ->
 no prefetch, no parallel map) and one ``@tf.function`` call per step, no distribution strategy.
 ``model.fit`` is not used because every family here either has several networks and optimizers
 (GANs, VAEs with flows) or a custom loss, and Keras 3's ``fit`` cannot run under the
-MultiWorkerMirroredStrategy genlab needs (see DESIGN.md). In ``full`` scale an eager
+MultiWorkerMirroredStrategy genlab needs (README, "Distributed training"). In ``full`` scale an eager
 ``GradientTape`` loop (no ``tf.function``) is reported too, as the slowest textbook form.
 """
 

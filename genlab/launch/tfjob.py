@@ -26,7 +26,7 @@ from kubeflow.training import TrainingClient
 from kubeflow.training.constants import constants as kft
 from kubernetes import client as k8s
 
-from genlab.config import ClusterConfig
+from genlab.cluster_config import ClusterConfig
 from genlab.errors import ClusterError, LaunchError
 from genlab.launch.base import TrainJob
 from genlab.launch.kube import DEFAULT_NAMESPACE, api_client, api_error, in_cluster_namespace

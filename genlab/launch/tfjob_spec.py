@@ -2,7 +2,7 @@
 
 Built from the kubeflow-training SDK's models, so the body the API server gets is the one the
 SDK serialises. The worker pods' resources, labels, node selector and tolerations come from
-the experiment's ``cluster`` section (``genlab.config.ClusterConfig``).
+the experiment's ``cluster`` section (``genlab.cluster_config.ClusterConfig``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from kubeflow.training import (
 from kubeflow.training.constants import constants as kft
 from kubernetes import client as k8s
 
-from genlab.config import ClusterConfig
+from genlab.cluster_config import ClusterConfig
 from genlab.errors import LaunchError
 from genlab.launch.base import SUFFIX_LEN, TrainJob, worker_args
 from genlab.launch.paths import DEFAULT_MOUNT_PATH

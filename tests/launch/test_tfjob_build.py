@@ -9,7 +9,7 @@ import pytest
 from kubeflow.training import KubeflowOrgV1TFJob
 from kubeflow.training.api_client import ApiClient
 
-from genlab.config import ClusterConfig, Toleration
+from genlab.cluster_config import ClusterConfig, Toleration
 from genlab.errors import LaunchError
 from genlab.launch.base import TrainJob, unique_name, worker_args
 from genlab.launch.staging import needs_staging
