@@ -200,7 +200,9 @@ def test_cluster_section_defaults_and_round_trip():
         }
     )
     assert exp.cluster.cpu == "500m" and exp.cluster.memory_limit == ""
-    assert exp.cluster.tolerations == (cluster_config.Toleration(key="dedicated", value="ml", effect="NoSchedule"),)
+    assert exp.cluster.tolerations == (
+        cluster_config.Toleration(key="dedicated", value="ml", effect="NoSchedule"),
+    )
     assert exp_from({}).cluster.gpu_node_selector == {"genlab.io/pool": "gpu"}
     assert exp_from({"cluster": {"cpu": 2}}).cluster.cpu == "2"  # --set cluster.cpu=2 parses as a number
     assert (
