@@ -28,7 +28,8 @@ def check_scale(scale: str) -> str:
 def experiment(preset: str, overrides: dict | None = None):
     from genlab import config
 
-    return config.load(preset, overrides or {})
+    # No FID curve during training: the benchmarks time training alone (train.fid_samples).
+    return config.load(preset, config.merge({"train": {"fid_samples": 0}}, overrides or {}))
 
 
 def with_changes(exp, **sections):

@@ -109,11 +109,15 @@ class TrainConfig:
     max_restarts: int = 2  # restarts of the whole job (a TFJob's backoffLimit is this x its replicas)
     mixed_precision: bool = False
     xla: bool = False
+    # FID of this many samples at every checkpoint, in the pinned feature space (genlab.train.fid_curve);
+    # 0 = off. Image families only.
+    fid_samples: int = 0
 
     def __post_init__(self):
         _check_min(
             self,
             "train",
+            fid_samples=0,
             steps=0,
             batch_size=1,
             checkpoint_every=1,

@@ -87,8 +87,10 @@ def build(
     metrics: dict[str, float],
     history: list[dict],
     sections: list[tuple[str, str]] = (),
+    fid_curve: list[dict] = (),
 ) -> tuple[str, str]:
-    """(HTML, Markdown) of the report."""
+    """(HTML, Markdown) of the report. ``fid_curve``: the training checkpoints' FID points
+    (``genlab.train.fid_curve``)."""
     curves = loss_curves_png(history)
     rows = metrics_rows(metrics)
     h = [
@@ -117,6 +119,19 @@ def build(
         h += [f"<h2>{html.escape(name)}</h2>", img_tag(png, name)]
     if curves:
         h += ["<h2>Loss curves</h2>", img_tag(curves, "loss curves")]
+    if fid_curve:
+        n = fid_curve[-1]["samples"]
+        png = curves_png(
+            {f"fid ({n} samples)": ([p["step"] for p in fid_curve], [p["fid"] for p in fid_curve])},
+            "step",
+            "fid",
+        )
+        h += [
+            "<h2>FID during training</h2>",
+            f"<p>At every checkpoint, {n} samples against {n} test images in the same feature space as the "
+            "metrics below. Fewer samples bias FID upwards: read the trend, quote the table.</p>",
+            img_tag(png, "fid during training"),
+        ]
     if rows:
         h += [
             "<h2>Metrics</h2>",
@@ -136,6 +151,8 @@ def build(
         ]
     if extractor:
         md += [f"Feature space: extractor sha256 `{extractor}`", ""]
+    if fid_curve:
+        md += ["FID during training: " + ", ".join(f"step {p['step']} {p['fid']:.4g}" for p in fid_curve), ""]
     if rows:
         md += ["| metric | value | real-data floor |", "|---|---:|---:|"] + [
             f"| {k} | {v} | {f} |" for k, v, f in rows

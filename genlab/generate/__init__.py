@@ -21,6 +21,7 @@ class Samples:
 
 def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | None = None) -> Samples:
     """Sample the trained model at ``model_uri`` and write pictures and the report into ``out_dir``."""
+    from genlab.train.fid_curve import FILE as FID_CURVE
     from genlab.train.loop import MODEL_MARKER, load_model
 
     trained_exp, model = load_model(model_uri, data_uri)
@@ -44,6 +45,8 @@ def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | N
     meta = io.read_json(io.join(model_uri, MODEL_MARKER))
     history_path = io.join(model_uri, "history.json")
     history = io.read_json(history_path) if io.exists(history_path) else []
+    curve_path = io.join(model_uri, FID_CURVE)
+    curve = io.read_json(curve_path) if io.exists(curve_path) else []
     rates = sorted(h["examples_per_sec"] for h in history[1:]) if len(history) > 1 else []
     summary = {
         "model": trained_exp.model.family,
@@ -66,6 +69,7 @@ def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | N
         metrics=metrics or {},
         history=history,
         sections=sections,
+        fid_curve=curve,
     )
     html_path, md_path = report.write(out_dir, html_text, md_text)
     return Samples(out_dir, grid_png, interp_png, html_path, md_path)

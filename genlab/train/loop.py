@@ -25,6 +25,7 @@ from genlab.errors import TrainingError
 from genlab.models.base import StepContext
 from genlab.train import summaries
 from genlab.train.checkpoints import resume_checkpoint
+from genlab.train.fid_curve import FidCurve
 from genlab.train.progress import Progress
 from genlab.train.strategy import make_strategy, role_from_env
 
@@ -57,7 +58,8 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     t_start = time.time()
     role = role_from_env()
     # bfloat16 needs no loss scaling; set either way so one process can train both kinds of run.
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if exp.train.mixed_precision else "float32")
+    policy = "mixed_bfloat16" if exp.train.mixed_precision else "float32"
+    keras.mixed_precision.set_global_policy(policy)
     strategy = make_strategy(role)
     manifest = data.load_manifest(data_uri)
     spec = data.data_spec(manifest, exp)
@@ -84,6 +86,12 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         checkpoint.restore(latest).expect_partial()
         log(f"resumed from {latest} at step {int(step.numpy())}")  # every worker: they must agree
     resumed_from = int(step.numpy())
+    curve = None
+    if exp.train.fid_samples and model.output_kind == "image":
+        if role.is_chief:  # the pinned extractor may train here, once per dataset (evaluate reuses it)
+            curve = FidCurve(exp, data_uri, manifest, model_uri, resumed_from, log)
+            keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(exp.train.seed)  # every worker: the same state after the chief's detour
 
     steps = total_steps(exp, manifest.count("train"))
     global_batch = exp.train.batch_size
@@ -162,6 +170,11 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
             if role.is_chief:
                 io.write_json(io.join(model_uri, "history.json"), history)
                 summaries.write_samples(writer, model, exp.generate.seed, s)
+                if curve:
+                    value = curve.at(model, s)
+                    log(f"fid at step {s}: {value:.4g} ({curve.n} samples, pinned feature space)")
+                    with writer.as_default(step=s):
+                        tf.summary.scalar("fid_curve", value)
 
     if role.is_chief:
         _save_model(model, exp, manifest, model_uri, int(step.numpy()), history, time.time() - t_start)

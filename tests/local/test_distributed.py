@@ -26,6 +26,7 @@ def tiny_exp(workers: int):
                 "log_every": 2,
                 "checkpoint_every": 6,
                 "learning_rate": 0.001,
+                "fid_samples": 32,  # the chief also scores samples at each checkpoint: workers stay in step
             },
         }
     )
@@ -41,6 +42,8 @@ def train(tiny_fashion, model_dir, workers):
     step_lines = re.findall(r"\[worker-(\d+)\] (step .*)", out.getvalue())
     assert {w for w, _ in step_lines} == {"0"} and len(step_lines) == 6
     assert all("| ETA " in line for _, line in step_lines)
+    curve = json.loads((model_dir / "fid_curve.json").read_text())
+    assert [p["step"] for p in curve] == [6, 12]
     return done, history
 
 

@@ -76,3 +76,47 @@ def test_load_model_refuses_an_unfinished_model(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     with pytest.raises(DataError, match="not a trained model .model.json missing"):
         load_model(str(tmp_path), str(tmp_path))
+
+
+@pytest.mark.slow
+def test_fid_curve_at_every_checkpoint_in_the_pinned_feature_space(tiny_fashion, tmp_path, monkeypatch):
+    import dataclasses
+    import math
+
+    from genlab import data, models, report
+    from genlab.evaluate.features import get_extractor
+    from genlab.evaluate.metrics import fid
+
+    monkeypatch.setenv("GENLAB_FEATURE_STORE", str(tmp_path / "features"))
+    e = exp(6)  # a DCGAN: unlike a barely trained VAE, its samples differ clearly from seed to seed
+    e = e.replace(
+        model=models.family_config("dcgan")(family="dcgan", latent_dim=8, width=8),
+        train=dataclasses.replace(e.train, fid_samples=48),
+        evaluate=dataclasses.replace(e.evaluate, feature_epochs=1),
+    )
+    model_dir = tmp_path / "model"
+    train(e, str(tiny_fashion), str(model_dir))
+    curve = json.loads((model_dir / "fid_curve.json").read_text())
+    assert [p["step"] for p in curve] == [3, 6]
+    assert all(p["samples"] == 48 and math.isfinite(p["fid"]) and p["fid"] > 0 for p in curve)
+    assert tensorboard_tags(model_dir / "tensorboard")["fid_curve"] == [3, 6]
+
+    # The last point is the trained model's FID in the stored (pinned) extractor's space, as evaluate sees it.
+    manifest = data.load_manifest(str(tiny_fashion))
+    train_x, train_y = data.load_arrays(str(tiny_fashion), "train", manifest=manifest)
+    test_x, _ = data.load_arrays(str(tiny_fashion), "test", manifest=manifest)
+    trained = []
+    extractor = get_extractor(manifest, train_x, train_y, 1, seed=e.evaluate.seed, log=trained.append)
+    assert not any("training on" in line for line in trained)  # reused from the store, not trained again
+    real = test_x[np.random.default_rng(e.evaluate.seed).choice(len(test_x), 48, replace=False)]
+    _, model = load_model(str(model_dir), str(tiny_fashion))
+    fake = model.sample(48, seed=e.evaluate.seed)
+    expected = fid(extractor.features(real), extractor.features(fake))
+    assert curve[-1]["fid"] == pytest.approx(expected, rel=1e-6)
+
+    # A resumed run keeps the earlier points and adds its own; the report draws them.
+    train(e.replace(train=dataclasses.replace(e.train, steps=9)), str(tiny_fashion), str(model_dir))
+    curve = json.loads((model_dir / "fid_curve.json").read_text())
+    assert [p["step"] for p in curve] == [3, 6, 9]
+    html, md = report.build("t", summary={}, pictures=[], metrics={}, history=[], fid_curve=curve)
+    assert "FID during training" in html and "step 9" in md
