@@ -358,6 +358,17 @@ def gradient_penalty(critic, real, fake, eps, weight: float):
     return weight * tf.square(norm - 1.0)
 
 
+def check_critic_batches(family: str, cfg, train_cfg) -> None:
+    """Each worker's batch splits into ``model.critic_steps`` critic batches (WGAN-GP and MuseGAN)."""
+    per_worker = cfg.critic_steps * train_cfg.workers
+    if train_cfg.batch_size % per_worker:
+        raise ConfigError(
+            f"train.batch_size: {family} splits each worker's batch into model.critic_steps "
+            f"({cfg.critic_steps}) critic batches; expected a multiple of critic_steps x train.workers "
+            f"= {per_worker}, got {train_cfg.batch_size}"
+        )
+
+
 class WGANGP(UnconditionalGAN):
     """WGAN with gradient penalty.
 
@@ -376,13 +387,7 @@ class WGANGP(UnconditionalGAN):
         super().__init__(cfg, spec, train_cfg)
         if spec.shape[0] % 4 or spec.shape[1] % 4:
             raise ConfigError(f"data.image_size: wgan_gp needs a multiple of 4, got {spec.shape[0]}")
-        per_worker = cfg.critic_steps * train_cfg.workers
-        if train_cfg.batch_size % per_worker:
-            raise ConfigError(
-                f"train.batch_size: wgan_gp splits each worker's batch into model.critic_steps "
-                f"({cfg.critic_steps}) critic batches; expected a multiple of critic_steps x train.workers "
-                f"= {per_worker}, got {train_cfg.batch_size}"
-            )
+        check_critic_batches("wgan_gp", cfg, train_cfg)
         self.networks = {
             "generator": build_generator(cfg, spec.shape),
             "critic": build_critic(cfg, spec.shape),

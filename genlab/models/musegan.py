@@ -32,7 +32,7 @@ from keras import layers
 
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel
-from genlab.models.gan import WGANGP
+from genlab.models.gan import WGANGP, check_critic_batches
 from genlab.models.musegan_config import CONFIGS, MuseGANConfig, check_experiment  # noqa: F401 (re-exported)
 
 # --- networks ----------------------------------------------------------------------------------
@@ -122,13 +122,7 @@ class MuseGAN(WGANGP):
         GenerativeModel.__init__(self, cfg, spec, train_cfg)
         if len(spec.shape) != 4 or not spec.tracks:
             raise ConfigError("model.family: musegan needs piano rolls (data.dataset: music)")
-        per_worker = cfg.critic_steps * train_cfg.workers
-        if train_cfg.batch_size % per_worker:
-            raise ConfigError(
-                f"train.batch_size: musegan splits each worker's batch into model.critic_steps "
-                f"({cfg.critic_steps}) critic batches; expected a multiple of critic_steps x train.workers "
-                f"= {per_worker}, got {train_cfg.batch_size}"
-            )
+        check_critic_batches("musegan", cfg, train_cfg)
         self.networks = {
             "generator": build_generator(cfg, spec.shape),
             "critic": build_critic(cfg, spec.shape),
