@@ -81,9 +81,9 @@ class MusicDataConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | text | images | music | image-to-image pairs
+    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | cifar10 | text | images | music | image pairs
     source: str = ""  # folder, file, https:// or gs://; "" = the dataset's default
-    sha256: str = ""  # of an https archive given as data.source (image-to-image datasets)
+    sha256: str = ""  # of an archive given as data.source (image-to-image datasets, cifar10)
     shards: int = 4  # TFRecord shards per split
     image_size: int = 28  # images are resized to image_size x image_size
     max_train: int = 0  # keep the first N training examples (0 = all); for tiny runs
