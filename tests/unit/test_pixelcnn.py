@@ -233,6 +233,31 @@ def test_colour_bits_per_dim_are_per_subpixel():
     assert metrics["nll"] == pytest.approx(4 * 4 * 3 * 8 * math.log(2), rel=1e-5)
 
 
+def test_colour_bits_per_dim_fall_on_colour_blobs():
+    """256 levels per subpixel on 8x8 colour blobs (the CIFAR-10 test files' images, shrunk)."""
+    from tests.cifar10_files import blob_images
+
+    rng = np.random.default_rng(0)
+    big = blob_images(rng.integers(0, 10, 64), rng).astype(np.float32)
+    x = big.reshape(64, 8, 4, 8, 4, 3).mean(axis=(2, 4)).round() / 255.0  # area-shrunk to 8x8
+    model = tiny(shape=(8, 8, 3), levels=256, lr=3e-3, filters=24)
+    model.build_optimizers()
+    step = tf.Variable(0, dtype=tf.int64)
+
+    @tf.function
+    def train_step(batch):
+        out = model.train_step({"image": batch}, StepContext(32, step, seed=0))
+        step.assign_add(1)
+        return out
+
+    before = model.likelihood_metrics(x, EvaluateConfig())["bits_per_dim"]
+    history = [float(train_step(x[k % 2 * 32 : k % 2 * 32 + 32])["bits_per_dim"]) for k in range(20)]
+    after = model.likelihood_metrics(x, EvaluateConfig())["bits_per_dim"]
+    assert all(math.isfinite(v) for v in history)
+    assert 7.0 < before < 9.0  # near uniform over 256 values at the start
+    assert after < before - 0.5  # 8.0 -> 6.9 bits/dim when written
+
+
 def test_colour_needs_a_group_of_features_per_channel():
     with pytest.raises(ConfigError, match=r"model.filters: expected at least 6 for 3-channel images"):
         tiny(shape=(8, 8, 3), filters=4)
