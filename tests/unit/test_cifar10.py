@@ -192,3 +192,38 @@ def test_default_source_is_the_official_archive_with_its_sha256(monkeypatch, tmp
     assert url == "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
     assert expected == "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
     assert "cifar-10-binary.tar.gz" in hint and "data.source" in hint
+
+
+def test_gs_archive_and_folder_are_copied_then_read(tmp_path, monkeypatch):
+    """gs:// goes through the shared GCS copy helpers (genlab.data.archive); here a local folder
+    stands in for the bucket."""
+    import shutil
+
+    from genlab.data import archive as arc
+
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    written = make_cifar10_archive(bucket / "cifar-10-binary.tar.gz", per_batch=3, n_test=4)
+    make_cifar10_folder(bucket / "copy", per_batch=3, n_test=5)
+    copied = []
+
+    def copy_file(uri, dest):
+        copied.append(uri)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(bucket / uri[len("gs://b/") :], dest)
+
+    def copy_folder(uri, dest):
+        copied.append(uri)
+        shutil.copytree(bucket / uri[len("gs://b/") :], dest)
+
+    monkeypatch.setattr(arc, "_copy_gcs_file", copy_file)
+    monkeypatch.setattr(arc, "_copy_gcs_folder", copy_folder)
+    folder = cifar10.fetch_cifar10("gs://b/cifar-10-binary.tar.gz")
+    labels = np.concatenate([y for _, y in cifar10.iter_batches([folder / "test_batch.bin"])])
+    np.testing.assert_array_equal(labels, written["test"][1])
+    with pytest.raises(DataError, match="gs://b/cifar-10-binary.tar.gz: sha256 mismatch"):
+        cifar10.fetch_cifar10("gs://b/cifar-10-binary.tar.gz", "f" * 64)
+    folder = cifar10.fetch_cifar10("gs://b/copy")
+    assert cifar10.record_count(folder / "test_batch.bin") == 5
+    assert copied == ["gs://b/cifar-10-binary.tar.gz"] * 2 + ["gs://b/copy"]
