@@ -20,15 +20,16 @@ per image and bits/dim = NLL / (subpixels * ln 2), subpixels = h * w * channels.
 these are the units papers use (PixelCNN: 3.14 bits/dim on the CIFAR-10 test set); with fewer they
 are bits per *quantised* dim, not comparable with the 8-bit numbers in papers.
 
-Sampling is sequential, one subpixel per step (raster order, R -> G -> B within a pixel). ``sample_naive`` runs the whole network on the whole
-canvas at every step (the textbook loop). ``sample_fast`` caches activations (Ramachandran et al.,
-"Fast Generation for Convolutional Autoregressive Models", 2017): in a causal stack, every layer's
-output at pixel t depends only on pixels before t (and on t's earlier colours), so at step t each
-layer computes its output at t alone, from the cached outputs of the layer below in its (masked)
-kernel window; with colour it does so once per subpixel, overwriting t's cache entries. Only the inputs of
-kxk layers need a cache; a step costs O(1) instead of O(pixels). Both samplers draw one uniform
-number per subpixel from the seed up front, invert the same categorical CDF in the same order, and
-compute in float64, so they return the same samples (checked with ``np.array_equal`` in the tests).
+Sampling is sequential, one subpixel per step (raster order, R -> G -> B within a pixel).
+``sample_naive`` runs the whole network on the whole canvas at every step (the textbook loop).
+``sample_fast`` caches activations (Ramachandran et al., "Fast Generation for Convolutional
+Autoregressive Models", 2017): in a causal stack, every layer's output at pixel t depends only on
+pixels before t (and on t's earlier colours), so at step t each layer computes its output at t
+alone, from the cached outputs of the layer below in its (masked) kernel window; with colour it
+does so once per subpixel, overwriting t's cache entries. Only the inputs of kxk layers need a
+cache; a step costs O(1) instead of O(pixels). Both samplers draw one uniform number per subpixel
+from the seed up front, invert the same categorical CDF in the same order, and compute in float64,
+so they return the same samples (checked with ``np.array_equal`` in the tests).
 """
 
 from __future__ import annotations
@@ -319,7 +320,8 @@ class PixelCNN(GenerativeModel):
         if colours > 1 and cfg.filters // 2 < colours:
             raise ConfigError(
                 f"model.filters: expected at least {2 * colours} for {colours}-channel images (the "
-                f"residual blocks' filters // 2 features are split into one group per channel), got {cfg.filters}"
+                f"residual blocks' filters // 2 features are split into one group per channel), "
+                f"got {cfg.filters}"
             )
         self.networks = {"pixelcnn": build_pixelcnn(cfg, spec.shape)}
         self.optimizers = {"pixelcnn": keras.optimizers.Adam(train_cfg.learning_rate)}
