@@ -58,18 +58,25 @@ def build_generator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model:
     return keras.Model(z, x, name="generator")
 
 
-def build_discriminator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model:
+def build_discriminator(
+    shape: tuple[int, ...], width: int, dropout: float = 0.0, name: str = "discriminator"
+) -> keras.Model:
+    """Image -> one unbounded float32 score: DCGAN's discriminator (a logit, with ``dropout`` before
+    it as Chollet) and WGAN-GP's critic (no dropout). Three stride-2 convolutions with LeakyReLU and
+    no normalisation: batch norm would couple the examples and break WGAN-GP's per-example
+    gradient penalty (Gulrajani et al., section 4)."""
     image = keras.Input(shape, name="image")
-    x = layers.Conv2D(cfg.width * 2, 4, strides=2, padding="same")(image)  # (h/2, w/2, 2w)
+    x = layers.Conv2D(width * 2, 4, strides=2, padding="same")(image)  # (h/2, w/2, 2w)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/4, w/4, 4w)
+    x = layers.Conv2D(width * 4, 4, strides=2, padding="same")(x)  # (h/4, w/4, 4w)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/8, w/8, 4w)
+    x = layers.Conv2D(width * 4, 4, strides=2, padding="same")(x)  # (h/8, w/8, 4w)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
-    x = layers.Dropout(cfg.dropout)(x)
-    logit = layers.Dense(1, dtype="float32")(x)  # (1,) a logit (float32 under mixed precision)
-    return keras.Model(image, logit, name="discriminator")
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    score = layers.Dense(1, dtype="float32")(x)  # (1,) float32 under mixed precision
+    return keras.Model(image, score, name=name)
 
 
 def adam_pair(learning_rate: float, beta_1: float) -> dict:
@@ -120,7 +127,7 @@ class DCGAN(UnconditionalGAN):
             raise ConfigError(f"data.image_size: DCGAN needs a multiple of 4, got {spec.shape[0]}")
         self.networks = {
             "generator": build_generator(cfg, spec.shape),
-            "discriminator": build_discriminator(cfg, spec.shape),
+            "discriminator": build_discriminator(spec.shape, cfg.width, cfg.dropout),
         }
         self.optimizers = adam_pair(train_cfg.learning_rate, cfg.beta_1)
 
@@ -176,7 +183,7 @@ def build_conditional_discriminator(cfg: CGANConfig, shape: tuple[int, ...], num
     maps = layers.Reshape((1, 1, num_classes))(onehot)  # (1, 1, k)
     maps = layers.UpSampling2D((h, w))(maps)  # (h, w, k): channel y is all ones
     x = layers.Concatenate()([image, maps])  # (h, w, c + k)
-    body = build_discriminator(cfg, (h, w, c + num_classes))
+    body = build_discriminator((h, w, c + num_classes), cfg.width, cfg.dropout)
     return keras.Model([image, label], body(x), name="conditional_discriminator")  # (1,) a logit
 
 
@@ -328,21 +335,6 @@ class ConditionalGAN(GenerativeModel):
 # --- WGAN-GP (Gulrajani et al. 2017) ------------------------------------------------------------
 
 
-def build_critic(cfg: WGANGPConfig, shape: tuple[int, ...]) -> keras.Model:
-    """DCGAN's discriminator without dropout or sigmoid, and no batch norm (it would couple the
-    examples and break the per-example gradient penalty)."""
-    image = keras.Input(shape, name="image")
-    x = layers.Conv2D(cfg.width * 2, 4, strides=2, padding="same")(image)  # (h/2, w/2, 2w)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/4, w/4, 4w)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/8, w/8, 4w)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Flatten()(x)
-    score = layers.Dense(1, dtype="float32")(x)  # (1,) an unbounded score (float32 under mixed precision)
-    return keras.Model(image, score, name="critic")
-
-
 def gradient_penalty(critic, real, fake, eps, weight: float):
     """Per-example lambda * (||grad_x f(x_hat)||_2 - 1)^2 at x_hat = eps * real + (1 - eps) * fake.
 
@@ -390,7 +382,7 @@ class WGANGP(UnconditionalGAN):
         check_critic_batches("wgan_gp", cfg, train_cfg)
         self.networks = {
             "generator": build_generator(cfg, spec.shape),
-            "critic": build_critic(cfg, spec.shape),
+            "critic": build_discriminator(spec.shape, cfg.width, name="critic"),
         }
         lr = train_cfg.learning_rate
         self.optimizers = {
