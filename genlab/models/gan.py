@@ -91,6 +91,43 @@ def bce(targets, logits):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits), axis=-1)
 
 
+def adversarial_step(model: GenerativeModel, real, labels, ctx: StepContext) -> dict:
+    """One step of the DCGAN game on one replica: the discriminator, then the generator.
+
+    ``labels`` is None (DCGAN) or the real batch's (b, 1) class indices (cGAN), which both networks
+    then take as a second input: the discriminator judges (image, label) pairs and the generator
+    draws fakes of the same labels (as keras-io's conditional GAN).
+    """
+    gen, disc = model.networks["generator"], model.networks["discriminator"]
+    cfg = model.cfg
+
+    def conditioned(x):  # a network's input: x alone, or x with the labels
+        return x if labels is None else [x, labels]
+
+    real = tf.convert_to_tensor(real)  # (b, h, w, c)
+    ones = tf.ones((tf.shape(real)[0], 1))
+
+    # Discriminator: real -> 1, fake -> 0, with noisy targets (Chollet's trick).
+    z = ctx.normal([cfg.latent_dim])
+    noise_real = cfg.label_noise * ctx.uniform([1])
+    noise_fake = cfg.label_noise * ctx.uniform([1])
+    with tf.GradientTape() as tape:
+        fake = gen(conditioned(z), training=True)
+        d_real = disc(conditioned(real), training=True)
+        d_fake = disc(conditioned(fake), training=True)
+        d_loss = ctx.mean(bce(ones - noise_real, d_real) + bce(noise_fake, d_fake))
+    grads = tape.gradient(d_loss, disc.trainable_variables)
+    model.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables, strict=True))
+
+    # Generator: make the discriminator say 1 (to fakes of the requested labels).
+    z = ctx.normal([cfg.latent_dim])
+    with tf.GradientTape() as tape:
+        g_loss = ctx.mean(bce(ones, disc(conditioned(gen(conditioned(z), training=True)), training=True)))
+    grads = tape.gradient(g_loss, gen.trainable_variables)
+    model.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
+    return {"d_loss": d_loss, "g_loss": g_loss}
+
+
 class UnconditionalGAN(GenerativeModel):
     """Sampling shared by the GANs whose generator maps z ~ N(0, I) straight to an image."""
 
@@ -132,29 +169,7 @@ class DCGAN(UnconditionalGAN):
         self.optimizers = adam_pair(train_cfg.learning_rate, cfg.beta_1)
 
     def train_step(self, batch: dict, ctx: StepContext) -> dict:
-        gen, disc = self.networks["generator"], self.networks["discriminator"]
-        real = batch["image"]  # (b, h, w, c)
-        ones = tf.ones((tf.shape(real)[0], 1))
-
-        # Discriminator: real -> 1, fake -> 0, with noisy targets (Chollet's trick).
-        z = ctx.normal([self.cfg.latent_dim])
-        noise_real = self.cfg.label_noise * ctx.uniform([1])
-        noise_fake = self.cfg.label_noise * ctx.uniform([1])
-        with tf.GradientTape() as tape:
-            fake = gen(z, training=True)
-            d_real = disc(real, training=True)
-            d_fake = disc(fake, training=True)
-            d_loss = ctx.mean(bce(ones - noise_real, d_real) + bce(noise_fake, d_fake))
-        grads = tape.gradient(d_loss, disc.trainable_variables)
-        self.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables, strict=True))
-
-        # Generator: make the discriminator say 1.
-        z = ctx.normal([self.cfg.latent_dim])
-        with tf.GradientTape() as tape:
-            g_loss = ctx.mean(bce(ones, disc(gen(z, training=True), training=True)))
-        grads = tape.gradient(g_loss, gen.trainable_variables)
-        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
-        return {"d_loss": d_loss, "g_loss": g_loss}
+        return adversarial_step(self, batch["image"], None, ctx)
 
 
 # --- conditional GAN (Mirza & Osindero 2014) ---------------------------------------------------
@@ -220,30 +235,8 @@ class ConditionalGAN(GenerativeModel):
         self.optimizers = adam_pair(train_cfg.learning_rate, cfg.beta_1)
 
     def train_step(self, batch: dict, ctx: StepContext) -> dict:
-        gen, disc = self.networks["generator"], self.networks["discriminator"]
-        real = tf.convert_to_tensor(batch["image"])  # (b, h, w, c)
         labels = tf.reshape(tf.cast(batch["label"], tf.int32), (-1, 1))  # (b, 1)
-        ones = tf.ones((tf.shape(real)[0], 1))
-
-        # Discriminator: (real image, its label) -> 1, (fake of that label, label) -> 0.
-        z = ctx.normal([self.cfg.latent_dim])
-        noise_real = self.cfg.label_noise * ctx.uniform([1])
-        noise_fake = self.cfg.label_noise * ctx.uniform([1])
-        with tf.GradientTape() as tape:
-            fake = gen([z, labels], training=True)
-            d_real = disc([real, labels], training=True)
-            d_fake = disc([fake, labels], training=True)
-            d_loss = ctx.mean(bce(ones - noise_real, d_real) + bce(noise_fake, d_fake))
-        grads = tape.gradient(d_loss, disc.trainable_variables)
-        self.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables, strict=True))
-
-        # Generator: make the discriminator accept (fake, requested label).
-        z = ctx.normal([self.cfg.latent_dim])
-        with tf.GradientTape() as tape:
-            g_loss = ctx.mean(bce(ones, disc([gen([z, labels], training=True), labels], training=True)))
-        grads = tape.gradient(g_loss, gen.trainable_variables)
-        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
-        return {"d_loss": d_loss, "g_loss": g_loss}
+        return adversarial_step(self, batch["image"], labels, ctx)
 
     def _labels(self, n: int, labels) -> np.ndarray:
         k = self.spec.num_classes
