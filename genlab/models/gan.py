@@ -34,6 +34,15 @@ from genlab.models.base import DataSpec, GenerativeModel, StepContext
 from genlab.models.gan_config import CONFIGS, CGANConfig, DCGANConfig, WGANGPConfig  # noqa: F401 (re-exported)
 
 
+def check_multiple_of_4(shape: tuple[int, ...], network: str) -> None:
+    """Generators that double the size twice from h/4 x w/4 (DCGAN's, CycleGAN's ResNet) need
+    image sides that divide by 4."""
+    h, w = shape[:2]
+    if h % 4 or w % 4:
+        got = h if h == w else f"{h}x{w}"
+        raise ConfigError(f"data.image_size: expected a multiple of 4 for {network}, got {got}")
+
+
 def generator_block(x, cfg: DCGANConfig):
     """The activation after each generator layer: BatchNorm + ReLU, or LeakyReLU alone."""
     if cfg.batchnorm:
@@ -158,10 +167,7 @@ class DCGAN(UnconditionalGAN):
 
     def __init__(self, cfg: DCGANConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
-        if spec.shape[0] % 4 or spec.shape[1] % 4:
-            from genlab.errors import ConfigError
-
-            raise ConfigError(f"data.image_size: DCGAN needs a multiple of 4, got {spec.shape[0]}")
+        check_multiple_of_4(spec.shape, "dcgan's generator")
         self.networks = {
             "generator": build_generator(cfg, spec.shape),
             "discriminator": build_discriminator(spec.shape, cfg.width, cfg.dropout),
@@ -225,8 +231,7 @@ class ConditionalGAN(GenerativeModel):
                 f"model.family: cgan needs a labelled dataset with >= 2 classes; "
                 f"data.dataset has {spec.num_classes}"
             )
-        if spec.shape[0] % 4 or spec.shape[1] % 4:
-            raise ConfigError(f"data.image_size: cgan needs a multiple of 4, got {spec.shape[0]}")
+        check_multiple_of_4(spec.shape, "cgan's generator")
         k = spec.num_classes
         self.networks = {
             "generator": build_conditional_generator(cfg, spec.shape, k),
@@ -370,8 +375,7 @@ class WGANGP(UnconditionalGAN):
 
     def __init__(self, cfg: WGANGPConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
-        if spec.shape[0] % 4 or spec.shape[1] % 4:
-            raise ConfigError(f"data.image_size: wgan_gp needs a multiple of 4, got {spec.shape[0]}")
+        check_multiple_of_4(spec.shape, "wgan_gp's generator")
         check_critic_batches("wgan_gp", cfg, train_cfg)
         self.networks = {
             "generator": build_generator(cfg, spec.shape),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import keras
@@ -169,6 +170,16 @@ def test_cgan_discriminator_loss_falls_on_a_few_batches():
     losses = [step(batch)["d_loss"] for _ in range(20)]
     assert np.isfinite(losses).all()
     assert np.mean(losses[-3:]) < losses[0] - 0.3, losses
+
+
+@pytest.mark.parametrize("family", ["dcgan", "cgan", "wgan_gp"])
+def test_image_sides_must_divide_by_4(family):
+    cfg = gan.CONFIGS[family]()
+    for shape, got in [((30, 30, 1), "got 30"), ((28, 30, 1), "got 28x30")]:
+        with pytest.raises(
+            ConfigError, match=f"data.image_size: expected a multiple of 4 for {family}.*{got}"
+        ):
+            gan.build(cfg, dataclasses.replace(SPEC, shape=shape), TrainConfig(batch_size=40))
 
 
 def test_cgan_needs_labels():

@@ -201,6 +201,10 @@ def test_translation_families_refuse_other_data_and_sizes():
         models.build(exp({"family": "pix2pix", "patch_layers": 1}, "paired"), DataSpec(shape=(24, 24, 2)))
     with pytest.raises(ConfigError, match="model.patch_layers"):
         models.build(exp({"family": "cyclegan", "patch_layers": 3}, "unpaired"), DataSpec(shape=(12, 12, 6)))
+    with pytest.raises(
+        ConfigError, match="data.image_size: expected a multiple of 4 for cyclegan's generators"
+    ):
+        models.build(exp({"family": "cyclegan", "patch_layers": 1}, "unpaired"), DataSpec(shape=(10, 10, 6)))
     with pytest.raises(ConfigError, match="model.direction"):
         exp({"family": "pix2pix", "direction": "up"}, "paired")
     model = models.build(
