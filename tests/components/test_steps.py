@@ -181,3 +181,51 @@ def test_all_four_adapters_with_fake_artifact_paths(idx_folder, tmp_path):
     assert "fid" in html and "real-data floor" in html
     assert "| fid |" in md.read_text()
     assert json.dumps(out)  # metadata is JSON-serialisable for kfp
+
+
+def test_genlab_train_is_the_train_steps_training(monkeypatch):
+    """`genlab train` runs steps.train, the train step's own launch, with the CLI's overrides."""
+    from genlab import cli, launch
+
+    runs = []
+
+    class Recorder:
+        def __init__(self, kind, **options):
+            self.kind, self.options = kind, options
+
+        def run(self, job):
+            runs.append((self.kind, self.options, job))
+
+    monkeypatch.setattr(launch, "get_launcher", Recorder)
+    argv = [
+        "train",
+        "dcgan_tiny",
+        "--workers",
+        "2",
+        "--set",
+        "train.max_restarts=1",
+        "--data",
+        "d",
+        "--model",
+        "m",
+    ]
+    assert cli.main(argv) == 0
+    [(kind, options, job)] = runs
+    assert (kind, options) == ("local", {"max_restarts": 1})
+    assert (job.name, job.workers, job.data_uri, job.model_uri) == ("dcgan_tiny", 2, "d", "m")
+    assert config.from_json(job.config_json).train.workers == 2
+
+
+def test_the_cli_and_launchers_start_training_without_tensorflow():
+    """`genlab train`'s parent process only launches the workers: it loads no TensorFlow."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from genlab import cli, steps\n"
+        "import genlab.launch.local, genlab.launch.tfjob\n"
+        "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr
