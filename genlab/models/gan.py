@@ -34,15 +34,6 @@ from genlab.models.base import DataSpec, GenerativeModel, StepContext
 from genlab.models.gan_config import CONFIGS, CGANConfig, DCGANConfig, WGANGPConfig  # noqa: F401 (re-exported)
 
 
-def check_multiple_of_4(shape: tuple[int, ...], network: str) -> None:
-    """Generators that double the size twice from h/4 x w/4 (DCGAN's, CycleGAN's ResNet) need
-    image sides that divide by 4."""
-    h, w = shape[:2]
-    if h % 4 or w % 4:
-        got = h if h == w else f"{h}x{w}"
-        raise ConfigError(f"data.image_size: expected a multiple of 4 for {network}, got {got}")
-
-
 def generator_block(x, cfg: DCGANConfig):
     """The activation after each generator layer: BatchNorm + ReLU, or LeakyReLU alone."""
     if cfg.batchnorm:
@@ -65,6 +56,15 @@ def build_generator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model:
     x = generator_block(x, cfg)
     x = layers.Conv2D(c, 5, padding="same", activation="sigmoid", dtype="float32")(x)  # (h, w, c) in [0, 1]
     return keras.Model(z, x, name="generator")
+
+
+def check_multiple_of_4(shape: tuple[int, ...], network: str) -> None:
+    """Generators that double the size twice from h/4 x w/4 (DCGAN's, CycleGAN's ResNet) need
+    image sides that divide by 4."""
+    h, w = shape[:2]
+    if h % 4 or w % 4:
+        got = h if h == w else f"{h}x{w}"
+        raise ConfigError(f"data.image_size: expected a multiple of 4 for {network}, got {got}")
 
 
 def build_discriminator(
@@ -98,6 +98,31 @@ def adam_pair(learning_rate: float, beta_1: float) -> dict:
 def bce(targets, logits):
     """Per-example binary cross-entropy on logits."""
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits), axis=-1)
+
+
+class UnconditionalGAN(GenerativeModel):
+    """Sampling shared by the GANs whose generator maps z ~ N(0, I) straight to an image."""
+
+    sampling_networks = ("generator",)
+    serving_output = "image"  # the serving signature's output name
+
+    def latent_dim(self) -> int:
+        return self.cfg.latent_dim
+
+    def serving_function(self):
+        net = self.networks["generator"]
+
+        def serve(z):  # (n, latent_dim) -> (n, h, w, c) in [0, 1]
+            return {self.serving_output: tf.cast(net(z, training=False), tf.float32)}
+
+        return serve, [tf.TensorSpec((None, self.latent_dim()), tf.float32, name="z")]
+
+    def decode(self, z) -> np.ndarray:
+        return np.asarray(self.networks["generator"](np.asarray(z, np.float32), training=False))
+
+    def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim())).astype(np.float32)
+        return self.decode(z)
 
 
 def adversarial_step(model: GenerativeModel, real, labels, ctx: StepContext) -> dict:
@@ -135,31 +160,6 @@ def adversarial_step(model: GenerativeModel, real, labels, ctx: StepContext) -> 
     grads = tape.gradient(g_loss, gen.trainable_variables)
     model.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
     return {"d_loss": d_loss, "g_loss": g_loss}
-
-
-class UnconditionalGAN(GenerativeModel):
-    """Sampling shared by the GANs whose generator maps z ~ N(0, I) straight to an image."""
-
-    sampling_networks = ("generator",)
-    serving_output = "image"  # the serving signature's output name
-
-    def latent_dim(self) -> int:
-        return self.cfg.latent_dim
-
-    def serving_function(self):
-        net = self.networks["generator"]
-
-        def serve(z):  # (n, latent_dim) -> (n, h, w, c) in [0, 1]
-            return {self.serving_output: tf.cast(net(z, training=False), tf.float32)}
-
-        return serve, [tf.TensorSpec((None, self.latent_dim()), tf.float32, name="z")]
-
-    def decode(self, z) -> np.ndarray:
-        return np.asarray(self.networks["generator"](np.asarray(z, np.float32), training=False))
-
-    def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim())).astype(np.float32)
-        return self.decode(z)
 
 
 class DCGAN(UnconditionalGAN):
