@@ -105,22 +105,12 @@ def train_model(
     workers: int,
     gpus_per_worker: int,
     steps: int,
-    launcher: str,
-    trainer_image: str = "",
-    trainer_gpu_image: str = "",
-    launcher_options: dict | None = None,
+    **launch,
 ) -> dict:
-    """The train step: the pipeline's parameters applied to the config, ``train``, then the model's metadata."""
+    """The train step: the pipeline's parameters applied to the config, ``train`` (``launch``: its
+    ``launcher``, images and launcher options), then the model's metadata."""
     exp = with_overrides(config_json, workers=workers, gpus_per_worker=gpus_per_worker, steps=steps)
-    train(
-        exp,
-        dataset_path,
-        model_path,
-        launcher=launcher,
-        trainer_image=trainer_image,
-        trainer_gpu_image=trainer_gpu_image,
-        launcher_options=launcher_options,
-    )
+    train(exp, dataset_path, model_path, **launch)
     return model_metadata(exp, model_path)
 
 

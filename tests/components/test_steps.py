@@ -6,6 +6,7 @@ import pytest
 
 from components import evaluate_model, generate_samples, prepare_data, resolve_config, train_model
 from genlab import config, steps
+from tests.conftest import imports_after
 
 
 def exp_json(idx_folder, **train):
@@ -218,14 +219,7 @@ def test_genlab_train_is_the_train_steps_training(monkeypatch):
 
 def test_the_cli_and_launchers_start_training_without_tensorflow():
     """`genlab train`'s parent process only launches the workers: it loads no TensorFlow."""
-    import subprocess
-    import sys
-
-    script = (
-        "import sys\n"
-        "from genlab import cli, steps\n"
-        "import genlab.launch.local, genlab.launch.tfjob\n"
-        "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))\n"
+    loaded, _, stderr = imports_after(
+        "from genlab import cli, steps\nimport genlab.launch.local, genlab.launch.tfjob"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "[]", out.stderr
+    assert loaded == [], stderr

@@ -5,6 +5,7 @@ import pytest
 
 from genlab import cluster_config, config, models
 from genlab.errors import ConfigError
+from tests.conftest import HEAVY, imports_after
 
 
 def exp_from(d):
@@ -166,21 +167,15 @@ def test_version(capsys):
 
 def test_validation_imports_no_tensorflow():
     """`genlab run` with a bad preset or override fails in one line before TensorFlow loads."""
-    import subprocess
-    import sys
-
-    script = (
-        "import sys\n"
+    loaded, rc, stderr = imports_after(
         "from genlab import cli, config\n"
         "for name in config.preset_names(): config.load(name)\n"
         "rc = cli.main(['run', 'nope'])\n"
         "rc += cli.main(['run', 'dcgan_tiny', '--set', 'train.steps=-1'])\n"
-        "heavy = sorted({'tensorflow', 'keras', 'kfp'} & set(sys.modules))\n"
-        "print(rc, heavy)\n"
+        "print(rc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "4 []", out.stderr
-    lines = out.stderr.strip().splitlines()
+    assert (rc, loaded) == ("4", []), stderr
+    lines = stderr.strip().splitlines()
     assert lines == [
         f"genlab: error: unknown preset 'nope'; expected one of: {', '.join(config.preset_names())} "
         "or a path to a .yaml file",
@@ -272,14 +267,6 @@ STILL_LAZY = {"style_config"}  # imports check_min from genlab.config inside __p
 )
 def test_family_config_modules_need_neither_genlab_config_nor_tensorflow(module):
     """A family's config module validates with config_checks alone: no config <-> models cycle."""
-    import subprocess
-    import sys
-
-    script = (
-        "import sys\n"
-        f"from genlab.models import {module} as m\n"
-        "for cls in m.CONFIGS.values(): cls()\n"
-        "print(sorted({'genlab.config', 'tensorflow', 'keras'} & set(sys.modules)))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "[]", out.stderr
+    code = f"from genlab.models import {module} as m\nfor cls in m.CONFIGS.values(): cls()"
+    loaded, _, stderr = imports_after(code, ("genlab.config", *HEAVY))
+    assert loaded == [], stderr
