@@ -96,21 +96,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GENLAB_CACHE", Path.home() / ".cache" / "genlab"))
 
 
-def sha256_file(path: Path) -> str:
+def _sha256_of(f) -> str:
+    """sha256 of an open binary file, read in 1 MiB blocks (bounded memory)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return _sha256_of(f)
 
 
 def content_sha256(path: Path) -> str:
     """sha256 of a .gz file's decompressed bytes (raises EOFError/BadGzipFile/zlib.error)."""
-    h = hashlib.sha256()
     with gzip.open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return _sha256_of(f)
 
 
 def _is_intact(path: Path, expected: str | None) -> bool:

@@ -27,10 +27,6 @@ from genlab.evaluate.features import get_extractor
 from genlab.evaluate.metrics import fid
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
 def domains(pairs: np.ndarray, manifest, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Records (n, h, w, 2c) -> distinct A images, distinct B images (unpaired records repeat the
     smaller domain: ``genlab.data.unpaired``)."""
@@ -49,7 +45,7 @@ def domain_extractor(manifest, train_pairs: np.ndarray, train_labels: np.ndarray
     # A cache key of its own: the dataset's other feature extractor (if any) sees 2c channels.
     key = hashlib.sha256(f"{manifest.checksum}-domains".encode()).hexdigest()
     single = dataclasses.replace(manifest, shape=a.shape[1:], num_classes=2 * k, checksum=key)
-    return get_extractor(single, images, y, eval_cfg.feature_epochs, seed=eval_cfg.seed, log=log), k
+    return get_extractor(single, images, y, eval_cfg.feature_epochs, seed=eval_cfg.seed), k
 
 
 def ssim(x: np.ndarray, y: np.ndarray) -> float:

@@ -157,13 +157,3 @@ class GenerativeModel(abc.ABC):
     def load(self, directory: str):
         for name, net in self.networks.items():
             net.load_weights(f"{directory}/{name}.weights.h5")
-
-
-def to_unit(x):
-    """[-1, 1] -> [0, 1]."""
-    return (x + 1.0) / 2.0
-
-
-def from_unit(x):
-    """[0, 1] -> [-1, 1]."""
-    return x * 2.0 - 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 from genlab.models.pix2pix_config import PAIRED, UNPAIRED, check_dataset
 
@@ -22,9 +23,7 @@ class CycleGANConfig:
     beta_1: float = 0.5
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", width=1, res_blocks=0, patch_layers=1, disc_width=1, pool_size=0)
+        check_min(self, "model", width=1, res_blocks=0, patch_layers=1, disc_width=1, pool_size=0)
         for name in ("cycle_weight", "identity_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name}: expected a number >= 0, got {getattr(self, name)}")

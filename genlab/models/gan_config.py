@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 
@@ -21,9 +22,7 @@ class DCGANConfig:
     )
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", latent_dim=1, width=1)
+        check_min(self, "model", latent_dim=1, width=1)
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,8 @@ class CGANConfig(DCGANConfig):
     embed_dim: int = 16  # the label embedding concatenated to z
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
         super().__post_init__()
-        _check_min(self, "model", embed_dim=1)
+        check_min(self, "model", embed_dim=1)
 
 
 @dataclass(frozen=True)
@@ -52,9 +49,7 @@ class WGANGPConfig:
     batchnorm: bool = True  # in the generator only, as in the paper; the critic has none
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", latent_dim=1, width=1, critic_steps=1)
+        check_min(self, "model", latent_dim=1, width=1, critic_steps=1)
         if self.gp_weight < 0:
             raise ConfigError(f"model.gp_weight: expected a number >= 0, got {self.gp_weight}")
         for name in ("beta_1", "beta_2"):

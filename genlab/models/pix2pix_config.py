@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 # data.dataset values of each kind (genlab.data.paired / genlab.data.unpaired)
@@ -32,9 +33,7 @@ class Pix2PixConfig:
     direction: str = "AtoB"  # AtoB: translate the left/first image into the right/second; BtoA: reverse
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", width=1, patch_layers=1, disc_width=1)
+        check_min(self, "model", width=1, patch_layers=1, disc_width=1)
         if self.l1_weight < 0:
             raise ConfigError(f"model.l1_weight: expected a number >= 0, got {self.l1_weight}")
         if not 0.0 <= self.dropout < 1.0:

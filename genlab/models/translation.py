@@ -12,9 +12,19 @@ import numpy as np
 import tensorflow as tf
 
 from genlab.errors import ConfigError
-from genlab.models.base import DataSpec, GenerativeModel, from_unit, to_unit
+from genlab.models.base import DataSpec, GenerativeModel
 
 SPEC_FILE = "translation.json"  # the input shape, so `genlab translate` needs no prepared dataset
+
+
+def to_unit(x):
+    """[-1, 1] (the generators' tanh range) -> [0, 1] (images everywhere else)."""
+    return (x + 1.0) / 2.0
+
+
+def from_unit(x):
+    """[0, 1] -> [-1, 1]."""
+    return x * 2.0 - 1.0
 
 
 class TranslationModel(GenerativeModel):

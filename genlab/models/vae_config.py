@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 ENCODERS = ("conv", "mlp")
@@ -24,9 +25,7 @@ class VAEConfig:
     context_dim: int = 64  # size of the encoder's context h that feeds every IAF step
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", latent_dim=1, width=1, hidden=1, flow_steps=0, flow_hidden=1, context_dim=1)
+        check_min(self, "model", latent_dim=1, width=1, hidden=1, flow_steps=0, flow_hidden=1, context_dim=1)
         if self.encoder not in ENCODERS:
             raise ConfigError(f"model.encoder: expected one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         if self.likelihood not in LIKELIHOODS:

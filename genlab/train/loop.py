@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from genlab import data, export, io, models
 from genlab.errors import TrainingError
+from genlab.log import log
 from genlab.models.base import StepContext
 from genlab.train import summaries
 from genlab.train.checkpoints import resume_checkpoint
@@ -47,10 +48,6 @@ def total_steps(exp, train_count: int) -> int:
     if exp.train.steps:
         return exp.train.steps
     return max(1, math.ceil(exp.train.epochs * train_count / exp.train.batch_size))
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def train(exp, data_uri: str, model_uri: str) -> TrainResult:
