@@ -1,9 +1,12 @@
-"""The style families' (style_transfer, deepdream) config dataclasses: validated when a config is loaded,
-without importing TensorFlow (``genlab run`` fails fast). The networks are in ``style.py``."""
+"""The image-optimisation families' (style_transfer, deepdream) config dataclasses: validated when a
+config is loaded, without importing TensorFlow (``genlab run`` fails fast). The models are in
+``style_transfer.py`` and ``deepdream.py`` (``model_module``), their feature network in
+``feature_network.py``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from genlab.errors import ConfigError
 
@@ -18,6 +21,8 @@ def _check_image_size(cfg, section: str = "model"):
 @dataclass(frozen=True)
 class StyleTransferConfig:
     family: str = "style_transfer"
+    model_module: ClassVar[str] = "style_transfer"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     weights_file: str = ""  # Keras VGG19 weights without the top (.h5); "" = train the small convnet
     width: int = 32  # the small convnet's first block; later blocks have 2x and 4x (unused with weights)
     content_layer: str = ""  # "" = conv3 (small convnet) / block5_conv2 (VGG19)
@@ -53,6 +58,8 @@ class StyleTransferConfig:
 @dataclass(frozen=True)
 class DeepDreamConfig:
     family: str = "deepdream"
+    model_module: ClassVar[str] = "deepdream"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     weights_file: str = ""  # Keras InceptionV3 weights without the top (.h5); "" = train the small convnet
     width: int = 32
     dream_layers: tuple[str, ...] = ()  # () = conv2, conv3 (small convnet) / mixed4..mixed7 (InceptionV3)
