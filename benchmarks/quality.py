@@ -1,8 +1,8 @@
-"""Quality at a fixed CPU budget: each family's preset trained for a stated number of seconds (converted to
+"""Quality at a fixed CPU budget: each registered family's preset (``benchmarks.families``) trained for a stated number of seconds (converted to
 steps with genlab's measured examples/s), then ``genlab.evaluate.evaluate`` — FID/KID in the project's
 feature space next to the real-data floor (real train vs test images) for image models, bits/dim for
-PixelCNN and the VAEs, perplexity for text, pitch-class histogram distance for music. One worker, in
-this process, presets otherwise unchanged.
+PixelCNN and the VAEs, perplexity for text, pitch-class histogram distance for music, the loss
+reduction of style transfer and DeepDream. One worker, in this process, presets otherwise unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ KEYS = (
     *("pitch_class_distance", "pitch_class_distance_floor"),  # music (genlab.evaluate.music_metrics)
     # image-to-image (genlab.evaluate.translation)
     *("l1", "ssim", "fid_ab", "fid_ab_floor", "fid_ba", "fid_ba_floor", "cycle_l1_a", "cycle_l1_b"),
+    *("loss_reduction", "dream_gain"),  # image optimisation (genlab.models.feature_network)
 )
 
 SIZES = {  # presets, CPU seconds of training per preset, extra overrides

@@ -14,12 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from genlab import data
+from genlab.evaluate import log
 from genlab.evaluate.features import get_extractor
 from genlab.evaluate.metrics import FEATURE_EXTRACTOR, all_metrics
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 @dataclass

@@ -143,7 +143,6 @@ class FeatureNetwork(FamilyModel):
     one optimisation over input images against it (``optimise``), saved with the model."""
 
     backbone: Backbone = VGG19
-    default_backbone_layers: tuple[str, ...] = ()
 
     def __init__(self, cfg, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
