@@ -24,9 +24,6 @@ from genlab.cluster_config import ClusterConfig
 from genlab.config_checks import check_min, did_you_mean
 from genlab.errors import ConfigError
 
-# The old name of config_checks.check_min, still imported by models/style_config.py.
-_check_min = check_min
-
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "pipelines" / "configs"
 
 

@@ -214,6 +214,11 @@ class CycleGAN(TranslationModel):
             "cycle": ctx.mean(cycle),
         }
 
+    def translation_metrics(self, d, eval_cfg) -> dict[str, float]:
+        from genlab.evaluate.translation import cycle_metrics
+
+        return cycle_metrics(self, d, eval_cfg)
+
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
         from genlab.evaluate.translation import cycle_section
 

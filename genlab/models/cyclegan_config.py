@@ -4,6 +4,7 @@ TensorFlow. The networks are in ``cyclegan.py``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from genlab.config_checks import check_min
 from genlab.errors import ConfigError
@@ -13,6 +14,7 @@ from genlab.models.pix2pix_config import PAIRED, UNPAIRED, check_dataset
 @dataclass(frozen=True)
 class CycleGANConfig:
     family: str = "cyclegan"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     width: int = 64  # filters of the generators' first layer (paper: 64)
     res_blocks: int = 9  # paper: 6 for 128 x 128 images, 9 for 256 x 256
     patch_layers: int = 3  # the PatchGAN's stride-2 layers: 3 -> 70 x 70 patches

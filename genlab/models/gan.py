@@ -32,6 +32,7 @@ from keras import layers
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel, StepContext
 from genlab.models.gan_config import CONFIGS, CGANConfig, DCGANConfig, WGANGPConfig  # noqa: F401 (re-exported)
+from genlab.models.image import ImageModel
 
 
 def generator_block(x, cfg: DCGANConfig):
@@ -100,7 +101,7 @@ def bce(targets, logits):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits), axis=-1)
 
 
-class UnconditionalGAN(GenerativeModel):
+class UnconditionalGAN(ImageModel):
     """Sampling shared by the GANs whose generator maps z ~ N(0, I) straight to an image."""
 
     sampling_networks = ("generator",)
@@ -217,7 +218,7 @@ def class_blocks(n: int, num_classes: int) -> np.ndarray:
     return (np.arange(n) * num_classes // n).astype(np.int32)
 
 
-class ConditionalGAN(GenerativeModel):
+class ConditionalGAN(ImageModel):
     """A DCGAN told which class to draw. Both steps use the real batch's labels (as keras-io)."""
 
     family = "cgan"
@@ -284,6 +285,18 @@ class ConditionalGAN(GenerativeModel):
         labels = self._labels(n, labels)
         z = np.random.default_rng(seed).standard_normal((n, self.cfg.latent_dim)).astype(np.float32)
         return self.decode(z, labels)
+
+    def evaluate(
+        self, data_uri: str, manifest, eval_cfg, details: dict | None = None
+    ) -> dict[str, float | str]:
+        """The image metrics plus how often the feature classifier recognises the requested class."""
+        from genlab.evaluate.image_quality import score
+
+        scored = score(self, data_uri, manifest, eval_cfg)
+        if details is not None:  # requested vs recognised classes
+            names, matrix = self.confusion(scored.samples, scored.extractor)
+            details["confusion_matrix"] = {"categories": names, "matrix": matrix}
+        return {**scored.metrics, **self.sample_metrics(scored.samples, scored.extractor)}
 
     def sample_metrics(self, samples: np.ndarray, extractor) -> dict[str, float]:
         """The feature classifier's accuracy on samples drawn with labels=None, overall and per class."""

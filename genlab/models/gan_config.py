@@ -4,6 +4,7 @@ without importing TensorFlow (``genlab run`` fails fast). The networks are in ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from genlab.config_checks import check_min
 from genlab.errors import ConfigError
@@ -12,6 +13,7 @@ from genlab.errors import ConfigError
 @dataclass(frozen=True)
 class DCGANConfig:
     family: str = "dcgan"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     latent_dim: int = 64
     width: int = 32  # filters of the generator's last block; earlier blocks double it
     dropout: float = 0.2  # before the discriminator's classifier
@@ -40,6 +42,7 @@ class CGANConfig(DCGANConfig):
 @dataclass(frozen=True)
 class WGANGPConfig:
     family: str = "wgan_gp"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     latent_dim: int = 64
     width: int = 32  # as DCGAN: filters of the generator's last block
     critic_steps: int = 5  # n_critic: critic updates per generator update (paper: 5)

@@ -4,6 +4,7 @@ TensorFlow. The networks are in ``pix2pix.py``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from genlab.config_checks import check_min
 from genlab.errors import ConfigError
@@ -24,6 +25,7 @@ def check_dataset(exp, allowed: set[str]) -> None:
 @dataclass(frozen=True)
 class Pix2PixConfig:
     family: str = "pix2pix"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     width: int = 64  # filters of the first encoder layer (paper: 64); deeper layers double, up to 8x
     patch_layers: int = 3  # the PatchGAN's stride-2 layers: 3 -> 70 x 70 patches (paper, 256 x 256)
     disc_width: int = 64

@@ -43,6 +43,7 @@ from keras import layers
 
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel, StepContext
+from genlab.models.image import ImageModel
 from genlab.models.pixelcnn_config import CONFIGS, PixelCNNConfig  # noqa: F401 (re-exported)
 
 # --- quantisation ----------------------------------------------------------------------------
@@ -306,7 +307,7 @@ def sampling_uniforms(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
 # --- the model -------------------------------------------------------------------------------
 
 
-class PixelCNN(GenerativeModel):
+class PixelCNN(ImageModel):
     family = "pixelcnn"
     sampling_networks = ("pixelcnn",)  # no serving signature: sampling is the cached loop below
 

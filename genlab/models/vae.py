@@ -30,6 +30,7 @@ from keras import layers, ops
 
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel, StepContext
+from genlab.models.image import ImageModel
 from genlab.models.vae_config import CONFIGS, VAEConfig, check_experiment  # noqa: F401 (re-exported)
 
 LOG_2PI = math.log(2 * math.pi)
@@ -181,7 +182,7 @@ def kl_to_standard_normal(mean, log_var):
     return 0.5 * tf.reduce_sum(tf.exp(log_var) + mean**2 - 1.0 - log_var, axis=-1)
 
 
-class VAE(GenerativeModel):
+class VAE(ImageModel):
     family = "vae"
     sampling_networks = ("decoder", "encoder")  # the flow (IAF) stays in the weights files
 

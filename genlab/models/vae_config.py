@@ -4,6 +4,7 @@ without importing TensorFlow (``genlab run`` fails fast). The networks are in ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from genlab.config_checks import check_min
 from genlab.errors import ConfigError
@@ -15,6 +16,7 @@ LIKELIHOODS = ("bernoulli",)
 @dataclass(frozen=True)
 class VAEConfig:
     family: str = "vae"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     latent_dim: int = 16
     encoder: str = "conv"  # conv | mlp: the encoder's architecture; the decoder mirrors it
     width: int = 32  # conv: filters of the first conv block; the second has twice as many

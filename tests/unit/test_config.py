@@ -253,17 +253,11 @@ def test_cluster_section_is_strict(cluster, expected):
 
 
 CONFIG_MODULES = sorted(p.stem for p in Path(models.__file__).parent.glob("*_config.py"))
-STILL_LAZY = {"style_config"}  # imports check_min from genlab.config inside __post_init__ (moving elsewhere)
 
 
 @pytest.mark.parametrize(
     "module",
-    [
-        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="still imports genlab.config"))
-        if m in STILL_LAZY
-        else m
-        for m in CONFIG_MODULES
-    ],
+    CONFIG_MODULES,
 )
 def test_family_config_modules_need_neither_genlab_config_nor_tensorflow(module):
     """A family's config module validates with config_checks alone: no config <-> models cycle."""
