@@ -10,7 +10,7 @@ from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 ENCODERS = ("conv", "mlp")
-LIKELIHOODS = ("bernoulli",)
+LIKELIHOODS = ("bernoulli", "discretized_logistic", "categorical256")  # genlab.models.likelihoods
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,9 @@ class VAEConfig:
     encoder: str = "conv"  # conv | mlp: the encoder's architecture; the decoder mirrors it
     width: int = 32  # conv: filters of the first conv block; the second has twice as many
     hidden: int = 500  # mlp: units of the one tanh hidden layer (the paper's 500)
-    likelihood: str = "bernoulli"  # p(x|z) on pixels in [0, 1]; use with data.binarize for true nats
+    # p(x|z): bernoulli (with data.binarize, for true nats) | discretized_logistic | categorical256
+    # (on the 8-bit values: bits/dim in the units papers report for colour images)
+    likelihood: str = "bernoulli"
     flow_steps: int = 0  # K steps of inverse autoregressive flow (0 = the plain Gaussian posterior)
     flow_hidden: int = 320  # units of each of the two hidden layers of an IAF step's MADE
     context_dim: int = 64  # size of the encoder's context h that feeds every IAF step
@@ -41,6 +43,11 @@ CONFIGS = {"vae": VAEConfig}
 
 def check_experiment(exp) -> None:
     """Called by ``genlab.models.check`` when a config is loaded."""
+    if exp.data.binarize and exp.model.likelihood != "bernoulli":
+        raise ConfigError(
+            f"data.binarize: model.likelihood {exp.model.likelihood} models the 256 8-bit values of a "
+            "pixel, binarized pixels have 2; set data.binarize false or model.likelihood bernoulli"
+        )
     if exp.train.mixed_precision and exp.model.flow_steps:
         raise ConfigError(
             "train.mixed_precision: not supported with model.flow_steps > 0 "
