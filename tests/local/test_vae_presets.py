@@ -2,21 +2,18 @@
 
 vae_iaf_mnist needs MNIST, which is downloaded for real users and not available offline here:
 its smoke test swaps in Fashion-MNIST (same format), and its own config is checked by compiling it.
-vae_iaf_cifar10 runs on a tiny archive the test writes in CIFAR-10's binary format, once the
-CIFAR-10 source (genlab.data.cifar10) is part of the library.
+vae_iaf_cifar10 runs on a tiny archive the test writes in CIFAR-10's binary format
+(tests/cifar10_files.py).
 """
 
-import importlib.util
-import io
 import math
-import tarfile
 
-import numpy as np
 import pytest
 import yaml
 
 from genlab import config
 from pipelines.genlab_pipeline import compile_pipeline, run_local
+from tests.cifar10_files import make_cifar10_archive
 
 TINY = {
     "data": {"max_train": 256, "max_test": 128, "shards": 1},
@@ -65,38 +62,11 @@ def test_vae_iaf_mnist_compiles_with_mnist(tmp_path):
     assert exp.data.dataset == "mnist" and exp.model.flow_steps == 2 and exp.data.binarize
 
 
-def write_cifar10_archive(path, per_batch: int = 40, seed: int = 0):
-    """A cifar-10-binary.tar.gz in the official layout: cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin,
-    each record 1 label byte + 3072 image bytes (1024 red, 1024 green, 1024 blue, row-major), and
-    batches.meta.txt with the class names."""
-    rng = np.random.default_rng(seed)
-    names = "airplane automobile bird cat deer dog frog horse ship truck".split()
-    with tarfile.open(path, "w:gz") as tar:
-
-        def add(name, payload: bytes):
-            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-
-        for name in [*(f"data_batch_{i}.bin" for i in range(1, 6)), "test_batch.bin"]:
-            labels = rng.integers(0, 10, (per_batch, 1), dtype=np.uint8)
-            # smooth colour blobs, so the VAE has something to fit
-            base = rng.integers(0, 256, (per_batch, 3, 1, 1), dtype=np.int64)
-            ramp = np.arange(32)[None, None, :, None] * 4
-            images = ((base + ramp) % 256).astype(np.uint8).repeat(32, axis=3).reshape(per_batch, 3072)
-            add(name, np.concatenate([labels, images], axis=1).tobytes())
-        add("batches.meta.txt", ("\n".join(names) + "\n").encode())
-    return path
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("genlab.data.cifar10") is None,
-    reason="the CIFAR-10 source (genlab.data.cifar10, data.dataset: cifar10) is not on this branch yet",
-)
 def test_vae_iaf_cifar10_runs_end_to_end(tmp_path, feature_cache, monkeypatch):
     monkeypatch.setenv("GENLAB_CACHE", str(feature_cache))
-    archive = write_cifar10_archive(tmp_path / "cifar-10-binary.tar.gz")
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    make_cifar10_archive(archive, per_batch=40, n_test=40)
     overrides = config.merge(
         TINY,
         {
