@@ -79,5 +79,5 @@ def test_vae_with_flow_two_workers_match_one_worker(tiny_fashion, tmp_path):
     b = np.array([h["loss"] for h in hist2])
     assert len(a) == 6 and np.all(np.isfinite(a))
     # Same global batch, data order and per-example noise (eps sliced like the data): only the order
-    # of float sums differs.
-    np.testing.assert_allclose(a, b, rtol=2e-3)
+    # of float sums differs (~1e-7 here). Noise not sliced like the data moves the losses by ~1e-3.
+    np.testing.assert_allclose(a, b, rtol=2e-5)
