@@ -95,6 +95,9 @@ def test_colour_conv_vae_shapes(likelihood, channels):
     assert samples.shape == (2, 32, 32, 3) and samples.min() >= 0.0 and samples.max() <= 1.0
     loss = model.negative_elbo(x, np.zeros((2, 3), np.float32), training=False).numpy()
     assert loss.shape == (2,) and np.all(np.isfinite(loss)) and np.all(loss > 0)
+    serve, _ = model.serving_function()  # the exported SavedModel draws the same pictures
+    z = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(serve(tf.constant(z))["image"].numpy(), model.decode(z), atol=1e-6)
 
 
 def test_default_preset_is_the_plain_conv_vae():
