@@ -100,6 +100,20 @@ def test_real_images_fade_like_the_generator():
     np.testing.assert_allclose(model.fade_images(x, phase), want, rtol=1e-5, atol=1e-6)
 
 
+def test_gradient_penalty_is_taken_at_the_current_resolution():
+    model = build()
+    level, _ = set_step(model, 14)  # level 2 (16x16) alone
+    x16 = tf.constant(np.random.default_rng(8).uniform(-1, 1, (4, 16, 16, 1)).astype(np.float32))
+    phase = tf.constant([[2.0, 1.0]] * 4)
+    with tf.GradientTape() as tape:  # the paper's critic input: the 16x16 image itself
+        tape.watch(x16)
+        score = model.networks["discriminator"]([tf.repeat(tf.repeat(x16, 2, 1), 2, 2), phase])
+    norm = np.sqrt((tape.gradient(score, x16).numpy() ** 2).sum(axis=(1, 2, 3)))
+    full = tf.repeat(tf.repeat(x16, 2, 1), 2, 2)
+    gp = model.gradient_penalty(full, full, tf.ones((4, 1, 1, 1)), phase, level)
+    np.testing.assert_allclose(gp, 10.0 * (norm - 1.0) ** 2, rtol=1e-4, atol=1e-5)
+
+
 def test_equalized_dense_scales_a_unit_normal_kernel_by_he_constant():
     layer = EqualizedDense(512)
     x = np.random.default_rng(4).standard_normal((5, 256)).astype(np.float32)
