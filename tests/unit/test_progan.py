@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from genlab import config, models
 from genlab.errors import ConfigError
-from genlab.models.base import DataSpec
+from genlab.models.base import DataSpec, StepContext
 from genlab.models.progan_layers import (
     EqualizedConv2D,
     EqualizedDense,
@@ -159,6 +159,20 @@ def test_samples_are_at_the_datasets_size_in_unit_range():
     images = model.sample(5, seed=0)
     assert images.shape == (5, 28, 28, 1) and images.min() >= 0 and images.max() <= 1
     np.testing.assert_array_equal(images, model.sample(5, seed=0))
+
+
+def test_colour_images_train_and_sample_in_colour():
+    """CIFAR-10's shape (progan_cifar10): no padding, three channels through both networks."""
+    exp = config.experiment_from_dict({"name": "pg", "model": TINY, "train": {"batch_size": 8}})
+    keras.utils.set_random_seed(0)
+    model = models.build(exp, DataSpec(shape=(32, 32, 3)))
+    model.build_optimizers()
+    real = np.random.default_rng(7).uniform(0, 1, (8, 32, 32, 3)).astype(np.float32)
+    losses = model.train_step({"image": real}, StepContext(8, step=11, seed=0))  # fading into 16x16
+    assert all(np.isfinite(float(v)) for v in losses.values())
+    images = model.sample(4, seed=0)
+    assert images.shape == (4, 32, 32, 3) and images.min() >= 0 and images.max() <= 1
+    assert np.abs(images[..., 0] - images[..., 2]).max() > 0  # the channels are not copies of one
 
 
 @pytest.mark.parametrize(
