@@ -44,15 +44,18 @@ def prepared_shape(run) -> tuple:
 
 
 @pytest.mark.slow
-def test_dcgan_on_cifar10_files_runs_in_colour(cifar_source, tmp_path):
+def test_progan_cifar10_preset_runs_in_colour(cifar_source, tmp_path):
+    """The progressive GAN's CIFAR-10 preset, shrunk: colour through an ImageModel's FID and grids."""
     from pipelines.genlab_pipeline import run_local
 
     overrides = {
-        "model": {"latent_dim": 8, "width": 4},
-        "data": {"dataset": "cifar10", "source": cifar_source, "image_size": 32},
+        "model": {"latent_dim": 8, "width": 4, "fade_steps": 1, "stable_steps": 1},
+        "data": {"source": cifar_source},
         "train": {"fid_samples": 0},
     }
-    run = run_local(config.load("dcgan_fashion_mnist", config.merge(TINY, overrides)), tmp_path / "runs")
+    exp = config.load("progan_cifar10", config.merge(TINY, overrides))
+    assert exp.data.dataset == "cifar10" and exp.model.family == "progan"
+    run = run_local(exp, tmp_path / "runs")
     assert prepared_shape(run) == (32, 32, 3)
     for key in ("fid", "kid", "precision", "recall", "fid_floor"):
         assert math.isfinite(run.metrics[key]), key
