@@ -181,6 +181,7 @@ def test_default_corpus_is_the_fortunes_package():
 
 def test_https_source_is_downloaded_once_to_the_cache(corpus_file, tmp_path, monkeypatch):
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("genlab.data.sources._sleep", lambda s: None)  # the retries' backoff
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -197,6 +198,7 @@ def test_https_source_is_downloaded_once_to_the_cache(corpus_file, tmp_path, mon
         assert len(cached) == 1 and cached[0].name.endswith("-corpus.txt")
     finally:
         server.shutdown()
+        server.server_close()  # refuse connections (an open socket nobody serves waits out the timeout)
     assert text.read_corpus(url)[0] == CORPUS  # served from the cache now the server is gone
     with pytest.raises(DataError, match="download failed"):
         text.read_corpus(url.replace("corpus.txt", "other.txt"))
