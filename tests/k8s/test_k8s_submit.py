@@ -1,101 +1,10 @@
 """genlab.submit against a fake KFP API server (HTTP level, 127.0.0.1)."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
-
 import pytest
-from kfp import compiler, dsl
 
 from genlab.errors import ClusterError, LaunchError
 from genlab.submit import check_host, submit
-
-
-@dsl.component(base_image="python:3.11-slim")
-def echo(text: str) -> str:
-    return text
-
-
-@dsl.pipeline(name="tiny")
-def tiny(text: str = "hi"):
-    echo(text=text)
-
-
-class FakeKFP:
-    def __init__(self, final_state="SUCCEEDED", healthz_status=200, html=False):
-        self.final_state = final_state
-        self.healthz_status = healthz_status
-        self.html = html
-        self.runs: list[dict] = []
-        self.experiments: list[dict] = []
-        self.gets = 0
-
-    def handler(fake):  # noqa: N805
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def send(self, code, body, ctype="application/json"):
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):
-                path = urlparse(self.path).path
-                if path == "/apis/v2beta1/healthz":
-                    if fake.html:
-                        return self.send(200, "<html>login</html>", "text/html")
-                    if fake.healthz_status != 200:
-                        return self.send(fake.healthz_status, {"error": "no"})
-                    return self.send(200, {"multi_user": False})
-                if path == "/apis/v2beta1/experiments":
-                    return self.send(200, {"experiments": fake.experiments} if fake.experiments else {})
-                if path.startswith("/apis/v2beta1/runs/"):
-                    fake.gets += 1
-                    state = "RUNNING" if fake.gets < 2 else fake.final_state
-                    return self.send(200, {"run_id": path.rsplit("/", 1)[1], "state": state})
-                self.send(404, {"error": path})
-
-            def do_POST(self):
-                path = urlparse(self.path).path
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-                if path == "/apis/v2beta1/experiments":
-                    exp = {"experiment_id": "exp-1", "display_name": body.get("display_name")}
-                    fake.experiments.append(exp)
-                    return self.send(200, exp)
-                if path == "/apis/v2beta1/runs":
-                    fake.runs.append(body)
-                    return self.send(200, {"run_id": f"run-{len(fake.runs)}", "state": "PENDING"})
-                self.send(404, {"error": path})
-
-        return H
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(fake):
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pkg") / "tiny.yaml"
-    compiler.Compiler().compile(tiny, str(path))
-    return path
+from tests.k8s.fake_kfp import FakeKFP, tiny
 
 
 def test_submit_package_returns_run_id(serve, package, monkeypatch, tmp_path):
@@ -135,9 +44,9 @@ def test_unreachable_host_names_it():
 
 def test_auth_failure_and_login_page(serve):
     with pytest.raises(ClusterError, match=r"refused the request \(403"):
-        check_host(serve(FakeKFP(healthz_status=403)))
+        check_host(serve(FakeKFP(forbid=True)))
     with pytest.raises(ClusterError, match=r"login page"):
-        check_host(serve(FakeKFP(html=True)))
+        check_host(serve(FakeKFP(login="html")))
 
 
 def test_missing_package_is_clear(serve, tmp_path):

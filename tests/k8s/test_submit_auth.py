@@ -7,115 +7,12 @@ pre-flight check and the kfp client are both seen to send them; login pages and 
 in one clear message, not a traceback.
 """
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
-
 import pytest
-from kfp import compiler, dsl
 
 from genlab.errors import ClusterError
 from genlab.kfp_auth import KfpAuth
 from genlab.submit import check_host, submit
-
-
-@dsl.component(base_image="python:3.11-slim")
-def echo(text: str) -> str:
-    return text
-
-
-@dsl.pipeline(name="tiny-auth")
-def tiny(text: str = "hi"):
-    echo(text=text)
-
-
-class FakeKFP:
-    """KFP's v2beta1 API behind an auth proxy: ``bearer``/``cookie`` (when set) are required;
-    ``login`` answers every request with a Dex redirect or an HTML page; ``forbid`` with 403."""
-
-    def __init__(self, bearer=None, cookie=None, login=None, forbid=False):
-        self.bearer, self.cookie, self.login, self.forbid = bearer, cookie, login, forbid
-        self.seen: list[tuple[str, str, str | None, str | None]] = []  # method, path, Authorization, Cookie
-
-    def handler(fake):  # noqa: N805
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def send(self, code, body, ctype="application/json", headers=()):
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def gate(self):
-                auth, cookie = self.headers.get("Authorization"), self.headers.get("Cookie")
-                fake.seen.append((self.command, urlparse(self.path).path, auth, cookie))
-                if urlparse(self.path).path.startswith("/dex/"):  # Dex's own login form
-                    self.send(200, "<html><form>Log in to dex</form></html>", "text/html")
-                    return False
-                if fake.login == "redirect":  # oidc-authservice / oauth2-proxy send you to Dex
-                    loc = "/dex/auth?client_id=kubeflow-oidc-authservice&state=xyz"
-                    self.send(302, "<a href='/dex/auth'>Found</a>", "text/html", [("Location", loc)])
-                    return False
-                if fake.login == "html":
-                    self.send(
-                        200, "<html><body>Log in to Your Account</body></html>", "text/html; charset=utf-8"
-                    )
-                    return False
-                if fake.forbid:
-                    self.send(403, {"error": "RBAC: access denied"})
-                    return False
-                if (fake.bearer and auth != f"Bearer {fake.bearer}") or (
-                    fake.cookie and fake.cookie not in (cookie or "")
-                ):
-                    self.send(401, {"error": "unauthenticated"})
-                    return False
-                return True
-
-            def do_GET(self):
-                if not self.gate():
-                    return
-                path = urlparse(self.path).path
-                if path == "/apis/v2beta1/healthz":
-                    return self.send(200, {"multi_user": False})
-                if path == "/apis/v2beta1/experiments":
-                    return self.send(200, {})
-                self.send(404, {"error": path})
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                if not self.gate():
-                    return
-                path = urlparse(self.path).path
-                if path == "/apis/v2beta1/experiments":
-                    return self.send(200, {"experiment_id": "exp-1", "display_name": "genlab"})
-                if path == "/apis/v2beta1/runs":
-                    return self.send(200, {"run_id": "run-1", "state": "PENDING"})
-                self.send(404, {"error": path})
-
-        return H
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(fake):
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+from tests.k8s.fake_kfp import FakeKFP
 
 
 @pytest.fixture(autouse=True)
@@ -128,13 +25,6 @@ def clean_env(monkeypatch, tmp_path):
         "KF_PIPELINES_IAP_OAUTH2_CLIENT_ID",
     ):
         monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pkg") / "tiny.yaml"
-    compiler.Compiler().compile(tiny, str(path))
-    return path
 
 
 def assert_every_request_sent(fake, authorization=None, cookie=None):
