@@ -47,7 +47,7 @@ demo: install data
 	$(BIN)/genlab run $(PRESET) --workers $(WORKERS) --runs $(RUNS)
 
 test: install data $(TEST_DEPS)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=25 tests  # the 25 slowest tests, to keep the suite under 20 minutes
 
 lint: install
 	$(BIN)/ruff check genlab components pipelines tests benchmarks
