@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 DOC = ROOT / "docs" / "testing.md"
+PRESETS = "pipelines/configs"  # genlab.config.PRESETS_DIR, relative to the repository root
 BEGIN, END = "<!-- mutation-table:begin -->", "<!-- mutation-table:end -->"
 
 # name -> (file to mutate, mutant-name globs (None: every function in the file), its fast tests).
@@ -37,9 +38,9 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         "genlab/data/records.py",
         None,
         [
+            "tests/unit/test_records.py",
             "tests/unit/test_data.py",
             "tests/reliability/test_interrupted_publish.py",
-            "tests/unit/test_resume_data.py",
         ],
     ),
     "data/idx": ("genlab/data/idx.py", None, ["tests/unit/test_idx.py", "tests/unit/test_data.py"]),
@@ -172,7 +173,8 @@ def slug(name: str) -> str:
 def scratch(name: str, target: str, tests: list[str]) -> Path:
     """A fresh copy of the code and tests with a setup.cfg that points mutmut at one file."""
     folder = WORK / slug(name)
-    for sub in ("genlab", "tests"):
+    # The presets (pipelines/configs) too: tests load them by name, e.g. `genlab prepare dcgan_tiny`.
+    for sub in ("genlab", "tests", PRESETS):
         shutil.rmtree(folder / sub, ignore_errors=True)
         shutil.copytree(ROOT / sub, folder / sub, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", folder / "pyproject.toml")
@@ -182,6 +184,7 @@ def scratch(name: str, target: str, tests: list[str]) -> Path:
         "[mutmut]\n"
         "source_paths = genlab\n"
         f"only_mutate = {target}\n"
+        f"also_copy =\n    {PRESETS}\n"
         "pytest_add_cli_args_test_selection =\n"
         + "".join(f"    {t}\n" for t in existing)
         + "pytest_add_cli_args =\n"
