@@ -29,7 +29,8 @@ DOC = ROOT / "docs" / "testing.md"
 PRESETS = "pipelines/configs"  # genlab.config.PRESETS_DIR, relative to the repository root
 BEGIN, END = "<!-- mutation-table:begin -->", "<!-- mutation-table:end -->"
 
-# name -> (file to mutate, mutant-name globs (None: every function in the file), its fast tests).
+# name -> (file to mutate, mutant-name globs (None: every function in the file), its fast tests
+# and pytest options such as "-mnot slow").
 # For the model files only the losses, masks and samplers are mutated: the network builders are
 # checked by shape/parameter-count tests, and their mutants would swamp the score.
 MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
@@ -43,12 +44,18 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
             "tests/reliability/test_interrupted_publish.py",
         ],
     ),
-    "data/idx": ("genlab/data/idx.py", None, ["tests/unit/test_idx.py", "tests/unit/test_data.py"]),
+    "data/idx": ("genlab/data/idx.py", None, ["tests/unit/test_idx.py"]),
     "data/prepare": ("genlab/data/__init__.py", None, ["tests/unit/test_data.py"]),
     "train/loop": (
         "genlab/train/loop.py",
         None,
         ["tests/unit/test_train_loop.py", "tests/unit/test_resume_data.py"],
+    ),
+    "train/checkpoints": (
+        "genlab/train/checkpoints.py",
+        None,
+        # Not the two tests that train a model (minutes each): the unit tests cover the same calls.
+        ["tests/unit/test_checkpoints.py", "tests/reliability/test_corrupt_checkpoints.py", "-mnot slow"],
     ),
     "launch/local": ("genlab/launch/local.py", None, ["tests/launch/test_local_launcher.py"]),
     "models/base": (
@@ -178,7 +185,7 @@ def scratch(name: str, target: str, tests: list[str]) -> Path:
         shutil.rmtree(folder / sub, ignore_errors=True)
         shutil.copytree(ROOT / sub, folder / sub, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", folder / "pyproject.toml")
-    existing = [t for t in tests if (ROOT / t).exists()]
+    existing = [t for t in tests if t.startswith("-") or (ROOT / t).exists()]  # "-m...": a pytest option
     (folder / "preload.txt").write_text("numpy\nscipy.linalg\ntensorflow\nkeras\n")
     (folder / "setup.cfg").write_text(
         "[mutmut]\n"
