@@ -170,3 +170,26 @@ def test_text_datasets_read_back_as_int32_token_windows(tmp_path):
     batch = next(iter(records.train_input(str(tmp_path / "t"), manifest, global_batch=3, seed=0)))
     assert set(batch) == {"tokens"} and batch["tokens"].dtype == tf.int32
     assert sorted(batch["tokens"].numpy()[:, 1].tolist()) == [1000, 5000, 9000]
+
+
+def test_workers_split_each_global_batch_and_a_resume_skips_whole_batches(tmp_path):
+    manifest = write(tmp_path / "d", train=12)
+
+    def batches(n, index, k=4, skip=0):
+        ctx = tf.distribute.InputContext(
+            num_input_pipelines=n, input_pipeline_id=index, num_replicas_in_sync=n
+        )
+        ds = records.train_input(
+            str(tmp_path / "d"), manifest, global_batch=6, seed=2, input_context=ctx, skip_batches=skip
+        )
+        return [b["image"].numpy()[:, 0, 0, 0] for b in ds.take(k)]
+
+    single = batches(1, 0)
+    assert [len(b) for b in single] == [6] * 4
+    parts = [batches(3, i) for i in range(3)]  # example j of a global batch is on worker j % 3
+    for g, batch in enumerate(single):
+        for i in range(3):
+            np.testing.assert_array_equal(parts[i][g], batch[i::3])
+    np.testing.assert_array_equal(batches(1, 0, k=1, skip=3)[0], single[3])
+    plain = records.train_input(str(tmp_path / "d"), manifest, global_batch=6, seed=2)  # no context: 1 worker
+    np.testing.assert_array_equal(next(iter(plain))["image"].numpy()[:, 0, 0, 0], single[0])
