@@ -35,9 +35,12 @@ BEGIN, END = "<!-- mutation-table:begin -->", "<!-- mutation-table:end -->"
 # checked by shape/parameter-count tests, and their mutants would swamp the score.
 MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "evaluate/metrics": ("genlab/evaluate/metrics.py", None, ["tests/unit/test_metrics.py"]),
+    # Writing, publishing, checking and the training stream; not the record parsers (their mutants
+    # are tf.io.FixedLenFeature arguments), the manifest's JSON helpers or load_arrays.
     "data/records": (
         "genlab/data/records.py",
-        None,
+        ["*x_write_dataset__*", "*x__write_split__*", "*x__publish__*", "*x__remove_dead_staging__*"]
+        + ["*x__alive__*", "*x_verify__*", "*x_load_manifest__*", "*x_train_input__*"],
         [
             # Not test_data.py: it prepares IDX datasets end to end (20 s a mutant) and runs
             # `genlab prepare` in subprocesses; test_records.py covers the same calls on toy arrays.
