@@ -118,6 +118,30 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         "rng.choice(replace=None): None is falsy, as replace=False",
     ),
     ("evaluate/metrics", "x__radii", "np.sort(d, )", "np.sort sorts along the last axis by default: axis 1"),
+    (
+        "data/idx",
+        "x_iter_idx",
+        "if (record_shape) or True else 1",
+        "np.prod(()) is 1.0: a record of no dimensions (a label) is one byte either way",
+    ),
+    *[
+        (
+            "data/idx",
+            "x_iter_idx",
+            change,
+            "np.prod of Python ints is int64 by default (NumPy 2, every platform): the same as dtype=np.int64",
+        )
+        for change in ("np.prod(record_shape, dtype=None)", "np.prod(record_shape, ))")
+    ],
+    *[
+        (
+            "data/idx",
+            "x_iter_idx",
+            change,
+            "the trailing-bytes check: read(None) and read(2) are non-empty exactly when read(1) is",
+        )
+        for change in ("if f.read(None):", "if f.read(2):")
+    ],
     *[
         (
             "models/base",

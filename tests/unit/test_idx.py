@@ -64,6 +64,8 @@ def test_empty_file_and_missing_file(tmp_path):
         idx_count(path, 1)
     with pytest.raises(DataError, match="nothing.gz: file not found"):
         list(iter_idx(tmp_path / "nothing.gz", 1))
+    with pytest.raises(DataError, match="nothing.gz: file not found"):
+        idx_count(tmp_path / "nothing.gz", 1)
 
 
 def test_trailing_bytes(tmp_path):
@@ -89,7 +91,9 @@ def test_every_magic_byte_is_checked(tmp_path, magic):
 def test_magic_message_names_one_dimension_in_the_singular(tmp_path):
     path = tmp_path / "images"
     write_idx(path, np.zeros((2, 3, 3), np.uint8))
-    with pytest.raises(DataError, match=r"expected 0x00000801 \(unsigned bytes, 1 dimension\)$"):
+    with pytest.raises(
+        DataError, match=r"images: wrong magic .* expected 0x00000801 \(unsigned bytes, 1 dimension\)$"
+    ):
         list(iter_idx(path, 1))
 
 
