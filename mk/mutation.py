@@ -124,6 +124,13 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         "if (record_shape) or True else 1",
         "np.prod(()) is 1.0: a record of no dimensions (a label) is one byte either way",
     ),
+    ("data/idx", "x__open", "gzip.open(path, )", 'gzip.open\'s default mode is "rb"'),
+    (
+        "data/idx",
+        "x_read_header",
+        "int.from_bytes(head, )",
+        'int.from_bytes\'s default byte order is "big" (Python 3.11+)',
+    ),
     *[
         (
             "data/idx",

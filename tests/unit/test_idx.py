@@ -97,6 +97,13 @@ def test_magic_message_names_one_dimension_in_the_singular(tmp_path):
         list(iter_idx(path, 1))
 
 
+def test_magic_message_names_two_dimensions_in_the_plural(tmp_path):
+    path = tmp_path / "labels"
+    write_idx(path, np.zeros(3, np.uint8))
+    with pytest.raises(DataError, match=r"expected 0x00000802 \(unsigned bytes, 2 dimensions\)$"):
+        idx_count(path, 2)
+
+
 def test_truncated_dimension_sizes(tmp_path):
     path = tmp_path / "short"
     path.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">2I", 5, 2) + b"\x00\x00\x00")  # 11 of 12 bytes
