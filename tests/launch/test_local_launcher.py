@@ -261,3 +261,20 @@ def test_workers_die_with_a_killed_launcher(fake, tmp_path):
     while any(alive(pid) for pid in pids) and time.time() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in pids)
+
+
+def test_die_with_parent_asks_the_kernel_for_sigkill():
+    """Called here, in the test's own process (it normally runs between fork and exec, where no
+    test can see it): PR_GET_PDEATHSIG reads back what it set; then it is cleared again."""
+    import ctypes
+
+    from genlab.launch.local import _die_with_parent
+
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    sig = ctypes.c_int(-1)
+    try:
+        _die_with_parent()
+        assert libc.prctl(2, ctypes.byref(sig)) == 0  # PR_GET_PDEATHSIG
+    finally:
+        libc.prctl(1, 0)  # PR_SET_PDEATHSIG 0: this test process keeps no death signal
+    assert sig.value == signal.SIGKILL
