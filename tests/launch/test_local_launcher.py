@@ -278,3 +278,23 @@ def test_die_with_parent_asks_the_kernel_for_sigkill():
     finally:
         libc.prctl(1, 0)  # PR_SET_PDEATHSIG 0: this test process keeps no death signal
     assert sig.value == signal.SIGKILL
+
+
+def test_every_line_the_launcher_prints_is_flushed_at_once(fake, tmp_path):
+    """Its stream is usually a pipe (kfp's log, `make demo | tee`): a line must not wait in a buffer."""
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def write(self, text):
+            self.calls.append(text)
+
+        def flush(self):
+            self.calls.append(None)
+
+    out = Recorder()
+    LocalLauncher(python=str(fake), env={"FAKE_DIR": str(tmp_path)}, stream=out).run(job(1))
+    text = "".join(c for c in out.calls if c)
+    assert "[launcher] starting 1 worker(s)" in text and "[worker-0] worker 0 done" in text
+    assert out.calls.count(None) == text.count("\n") == 4  # one flush per line: launcher 1, worker 3

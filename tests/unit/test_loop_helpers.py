@@ -63,6 +63,22 @@ def test_history_is_read_back_or_empty(tmp_path):
     assert loop._load_history(str(tmp_path)) == [{"step": 2, "loss": 1.5}]
 
 
-def test_log_prints_the_line(capsys):
+class Recorder:
+    """A stand-in stdout that records writes and flushes in order."""
+
+    def __init__(self):
+        self.calls = []
+
+    def write(self, text):
+        self.calls.append(("write", text))
+
+    def flush(self):
+        self.calls.append(("flush",))
+
+
+def test_log_prints_the_line_and_flushes_it(monkeypatch):
+    out = Recorder()
+    monkeypatch.setattr("sys.stdout", out)
     loop.log("step 1/2")
-    assert capsys.readouterr().out == "step 1/2\n"
+    # Flushed at once: a worker's stdout is a pipe to the launcher (or the pod's log), not a terminal.
+    assert out.calls == [("write", "step 1/2"), ("write", "\n"), ("flush",)]
