@@ -192,4 +192,8 @@ def test_workers_split_each_global_batch_and_a_resume_skips_whole_batches(tmp_pa
             np.testing.assert_array_equal(parts[i][g], batch[i::3])
     np.testing.assert_array_equal(batches(1, 0, k=1, skip=3)[0], single[3])
     plain = records.train_input(str(tmp_path / "d"), manifest, global_batch=6, seed=2)  # no context: 1 worker
+    # Each worker shards the stream itself, in a fixed order: tf.distribute must not shard it again.
+    options = plain.options()
+    assert options.experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.OFF
+    assert options.deterministic is True
     np.testing.assert_array_equal(next(iter(plain))["image"].numpy()[:, 0, 0, 0], single[0])
