@@ -156,6 +156,15 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ],
     *[
         (
+            "train/checkpoints",
+            "x__rewrite_state",
+            change,
+            "zip's strict defaults to False: None or no argument is the same",
+        )
+        for change in ("all_model_checkpoint_timestamps, strict=None)", "all_model_checkpoint_timestamps, ))")
+    ],
+    *[
+        (
             "models/base",
             f"xǁStepContextǁ{fn}",
             change,

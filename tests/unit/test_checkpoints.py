@@ -120,3 +120,20 @@ def test_without_a_state_file_the_highest_step_wins_numerically(tmp_path):
     (folder / "checkpoint").unlink()
     (folder / "ckpt-x.index").write_text("not a numbered checkpoint")
     assert resume_checkpoint(str(folder), is_chief=False, log=lambda s: None) == str(folder / "ckpt-10")
+
+
+def test_the_rewritten_state_names_the_chosen_one_newest_among_three_kept(tmp_path):
+    folder = tmp_path / "c"
+    step = tf.Variable(0, dtype=tf.int64)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step), str(folder), max_to_keep=4)
+    for s in (3, 6, 9, 12):
+        step.assign(s)
+        manager.save(checkpoint_number=s)
+    truncate(data_file(folder, 12))
+    assert resume_checkpoint(str(folder), is_chief=True, log=lambda s: None) == str(folder / "ckpt-9")
+    assert tf.train.latest_checkpoint(str(folder)) == str(folder / "ckpt-9")
+    assert [p.rsplit("/", 1)[-1] for p in state_of(folder).all_model_checkpoint_paths] == [
+        "ckpt-3",
+        "ckpt-6",
+        "ckpt-9",
+    ]
