@@ -48,6 +48,9 @@ def test_the_checksum_is_the_sha256_of_the_shard_checksums_in_split_order(tmp_pa
         assert shard.sha256 == hashlib.sha256((tmp_path / "d" / shard.file).read_bytes()).hexdigest()
     assert [s.count for s in manifest.splits["train"]] == [4, 4, 4]
     assert manifest.num_classes == 3 and manifest.extra == {}
+    assert (manifest.dataset, manifest.source) == ("toy", "hand-made")
+    assert manifest.shape == (2, 2, 1) and manifest.class_names == ("a", "b", "c")
+    assert records.load_manifest(str(tmp_path / "d")) == manifest
 
 
 def test_a_shard_larger_than_the_read_block_is_hashed_whole(tmp_path):
@@ -108,8 +111,10 @@ def test_dead_writers_staging_is_removed_live_and_foreign_kept(tmp_path):
     foreign = tmp_path / f"{records.STAGING_PREFIX}notapid-xyz"
     for folder in (stale, live, foreign):
         folder.mkdir()
+    junk = tmp_path / f"{records.STAGING_PREFIX}{int(dead.stdout)}-file"  # a file, not a folder: ignored
+    junk.write_text("x")
     write(tmp_path / "d")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, foreign.name, "d"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, foreign.name, junk.name, "d"])
 
 
 def test_a_process_of_another_user_counts_as_alive(monkeypatch):
@@ -126,6 +131,11 @@ def test_a_process_of_another_user_counts_as_alive(monkeypatch):
 def test_missing_shard_corrupt_manifest_and_unknown_split_are_named(tmp_path):
     out = tmp_path / "d"
     manifest = write(out)
+    shard = out / manifest.splits["train"][0].file
+    shard.write_bytes(shard.read_bytes()[:-1])
+    with pytest.raises(DataError, match=r"train-00000-of-00002.tfrecord: sha256 mismatch: the manifest says"):
+        records.verify(str(out), manifest)
+    write(out)  # whole again
     (out / manifest.splits["test"][1].file).unlink()
     with pytest.raises(
         DataError, match=r"test-00001-of-00002.tfrecord: shard missing \(listed in manifest.json\)"
@@ -186,10 +196,11 @@ def test_workers_split_each_global_batch_and_a_resume_skips_whole_batches(tmp_pa
 
     single = batches(1, 0)
     assert [len(b) for b in single] == [6] * 4
-    parts = [batches(3, i) for i in range(3)]  # example j of a global batch is on worker j % 3
-    for g, batch in enumerate(single):
-        for i in range(3):
-            np.testing.assert_array_equal(parts[i][g], batch[i::3])
+    for n in (2, 3):
+        parts = [batches(n, i) for i in range(n)]  # example j of a global batch is on worker j % n
+        for g, batch in enumerate(single):
+            for i in range(n):
+                np.testing.assert_array_equal(parts[i][g], batch[i::n])
     np.testing.assert_array_equal(batches(1, 0, k=1, skip=3)[0], single[3])
     plain = records.train_input(str(tmp_path / "d"), manifest, global_batch=6, seed=2)  # no context: 1 worker
     # Each worker shards the stream itself, in a fixed order: tf.distribute must not shard it again.
