@@ -85,7 +85,13 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
 # (timeout_multiplier, timeout_constant) where the default (2.5, 60 s) is too wide: the launcher's
 # poll loop hangs under many mutants (a worker's exit never seen), and each hang then cost
 # (30 s of tests + 60) x 2.5 = 4 min; its tests sleep rather than compute, so load slows them little.
-TIMEOUTS: dict[str, tuple[float, int]] = {"launch/local": (1.5, 30)}
+# The same for modules whose own tests take seconds and whose loops can hang (a counter that stops
+# counting in _move_aside, a read that never ends in _sha256): 3 minutes per hang otherwise.
+TIMEOUTS: dict[str, tuple[float, int]] = {
+    "launch/local": (1.5, 30),
+    "data/records": (1.5, 30),
+    "train/checkpoints": (1.5, 30),
+}
 
 # Mutants that change no behaviour, with why (the docs/testing.md table counts them apart).
 # mutmut numbers a function's mutants afresh on each run, so equivalent mutants are recognised
