@@ -169,6 +169,27 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         )
         for change in ("all_model_checkpoint_timestamps, strict=None)", "all_model_checkpoint_timestamps, ))")
     ],
+    (
+        "data/records",
+        "x_train_input",
+        "if input_context else 1",
+        "without an input context there is one worker, and the worker index is only used when n > 1",
+    ),
+    (
+        "data/records",
+        "x_train_input",
+        "if n >= 1:",
+        "ds.shard(1, 0) is the whole stream: the same with n == 1",
+    ),
+    *[
+        (
+            "data/records",
+            "x_train_input",
+            change,
+            "Dataset.shuffle's reshuffle_each_iteration defaults to True (None is taken as True)",
+        )
+        for change in ("seed=seed, reshuffle_each_iteration=None)", "seed=seed, ).repeat()")
+    ],
     *[
         (
             "models/base",

@@ -208,3 +208,27 @@ def test_workers_split_each_global_batch_and_a_resume_skips_whole_batches(tmp_pa
     assert options.experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.OFF
     assert options.deterministic is True
     np.testing.assert_array_equal(next(iter(plain))["image"].numpy()[:, 0, 0, 0], single[0])
+
+
+def test_the_stream_has_a_static_batch_size_and_shuffles_the_whole_split_up_to_60000(tmp_path, monkeypatch):
+    import dataclasses
+
+    manifest = write(tmp_path / "d", train=12)
+    ds = records.train_input(str(tmp_path / "d"), manifest, global_batch=6, seed=2)
+    assert ds.element_spec["image"].shape.as_list() == [6, 2, 2, 1]  # known when traced (XLA, strategies)
+    sizes = []
+    real = tf.data.Dataset.shuffle
+    monkeypatch.setattr(
+        tf.data.Dataset, "shuffle", lambda self, n, **kw: sizes.append(n) or real(self, n, **kw)
+    )
+    records.train_input(str(tmp_path / "d"), manifest, global_batch=6, seed=2)
+    # A manifest that claims 70,000 examples: the buffer (memory) stops at 60,000.
+    big = dataclasses.replace(
+        manifest,
+        splits={
+            **manifest.splits,
+            "train": [dataclasses.replace(s, count=35_000) for s in manifest.splits["train"]],
+        },
+    )
+    records.train_input(str(tmp_path / "d"), big, global_batch=6, seed=2)
+    assert sizes == [12, 60_000]
