@@ -175,6 +175,16 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         "if input_context else 1",
         "without an input context there is one worker, and the worker index is only used when n > 1",
     ),
+    *[
+        (
+            "data/records",
+            "x_train_input",
+            change,
+            "parallelism and prefetching only: the map is deterministic (options.deterministic), so the "
+            "same batches in the same order",
+        )
+        for change in ("map(_to_float, num_parallel_calls=None)", "map(_to_float, )", ".prefetch(None)")
+    ],
     (
         "data/records",
         "x_train_input",
