@@ -111,3 +111,16 @@ def test_an_unreachable_bucket_is_named_and_gets_no_manifest(raw, bucket, monkey
     with pytest.raises(DataError, match=rf"^{out}: cannot access it \(403 denied\)"):
         data.prepare(idx_exp(raw), out)
     assert not io.exists(io.join(out, records.MANIFEST))
+
+
+def test_a_remote_dataset_is_staged_in_the_local_temp_folder(raw, bucket, monkeypatch):
+    import tempfile
+
+    seen = []
+    real = records._publish
+    monkeypatch.setattr(
+        records, "_publish", lambda staging, uri, m: (seen.append(staging), real(staging, uri, m))
+    )
+    data.prepare(idx_exp(raw), str(bucket / "data"))
+    assert seen[0].parent == Path(tempfile.gettempdir())  # a bucket has no local folder to stage beside
+    assert sorted(p.name for p in bucket.iterdir()) == ["data"]
