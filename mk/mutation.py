@@ -169,6 +169,16 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         )
         for change in ("all_model_checkpoint_timestamps, strict=None)", "all_model_checkpoint_timestamps, ))")
     ],
+    *[
+        (
+            "data/records",
+            "x__remove_dead_staging",
+            change,
+            "the pid is the text before the first '-': staging names are mkdtemp(prefix='<pid>-'), whose "
+            "random suffix has no '-', so every split of such a name gives the same first part",
+        )
+        for change in ('.split("-", )[0]', '.rsplit("-", 1)[0]', '.split("-", 2)[0]')
+    ],
     (
         "data/records",
         "x_train_input",
