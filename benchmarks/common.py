@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark modules: sizes, experiments, prepared datasets, timing, subprocesses.
+"""Helpers shared by the benchmark modules: sizes, experiments, prepared datasets, subprocesses.
 
 Every module exposes ``run(scale, workdir) -> dict`` where ``scale`` is ``"tiny"`` (the tests: seconds),
 ``"quick"`` (``make bench-quick``: minutes in all) or ``"full"`` (``make bench``).
@@ -9,10 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 SCALES = ("tiny", "quick", "full")
@@ -52,18 +50,6 @@ def prepared(exp, workdir: Path) -> str:
     return str(folder)
 
 
-def median_time(fn, repeats: int, warmup: int = 1) -> tuple[float, list[float]]:
-    """(median seconds, all timings) of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
-
-
 def run_python(args: list[str], env: dict | None = None, timeout: float = 600) -> str:
     """Run ``python args...`` in the repo root with the same interpreter; return stdout (raise on failure)."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
@@ -84,7 +70,3 @@ def last_json_line(text: str, prefix: str = "") -> dict:
             except json.JSONDecodeError:
                 continue
     raise ValueError(f"no JSON line starting with {prefix!r} in the output")
-
-
-def quiet_tf() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,8 +1,8 @@
-"""Quality at a fixed CPU budget: each family's preset trained for a stated number of seconds (converted to
+"""Quality at a fixed CPU budget: each registered family's preset (``benchmarks.families``) trained for a stated number of seconds (converted to
 steps with genlab's measured examples/s), then ``genlab.evaluate.evaluate`` — FID/KID in the project's
 feature space next to the real-data floor (real train vs test images) for image models, bits/dim for
-PixelCNN and the VAEs, perplexity for text, pitch-class histogram distance for music. One worker, in
-this process, presets otherwise unchanged.
+PixelCNN and the VAEs, perplexity for text, pitch-class histogram distance for music, the loss
+reduction of style transfer and DeepDream. One worker, in this process, presets otherwise unchanged.
 """
 
 from __future__ import annotations
@@ -12,27 +12,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import families
 from benchmarks.common import check_scale, experiment, prepared, with_changes
 
-QUALITY_PRESETS = [
-    "dcgan_fashion_mnist",
-    "cgan_fashion_mnist",
-    "wgan_gp_fashion_mnist",
-    "vae_fashion_mnist",
-    "vae_iaf_fashion_mnist",
-    "vae_mlp_fashion_mnist",
-    "pixelcnn_fashion_mnist_16",
-    "char_lstm_fortunes",
-    "transformer_fortunes",
-    "musegan_bach",
-    "pix2pix_edges2fashion",
-    "cyclegan_fashion",
-]
 KEYS = (
     *("fid", "fid_floor", "kid", "kid_floor", "bits_per_dim", "elbo", "nll", "perplexity", "bits_per_char"),
     *("pitch_class_distance", "pitch_class_distance_floor"),  # music (genlab.evaluate.music_metrics)
     # image-to-image (genlab.evaluate.translation)
     *("l1", "ssim", "fid_ab", "fid_ab_floor", "fid_ba", "fid_ba_floor", "cycle_l1_a", "cycle_l1_b"),
+    *("loss_reduction", "dream_gain"),  # image optimisation (genlab.models.feature_network)
 )
 
 SIZES = {  # presets, CPU seconds of training per preset, extra overrides
@@ -42,7 +30,7 @@ SIZES = {  # presets, CPU seconds of training per preset, extra overrides
         {"train": {"steps": 2}, "evaluate": {"num_samples": 64}, "data": {"max_train": 256, "max_test": 128}},
     ),
     "quick": (["dcgan_tiny"], 0, {}),
-    "full": (QUALITY_PRESETS, 180, {}),
+    "full": (None, 180, {}),  # None: every family's preset (benchmarks.families)
 }
 
 
@@ -88,6 +76,7 @@ def run(scale: str = "quick", workdir: str | Path | None = None, rates: dict | N
     check_scale(scale)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="genlab-bench-quality-"))
     presets, budget_s, _ = SIZES[scale]
+    presets = presets or list(families.presets().values())
     have = set(config.preset_names())
     rows, skipped = [], []
     for preset in presets:

@@ -322,7 +322,8 @@ def _quality(r: dict) -> list[str]:
         "held-out phrases); the other MuseGAN statistics are in the preset's report. Image-to-image: l1 and "
         "ssim of pix2pix outputs against held-out targets (pixels in [0, 1]); fid_ab / fid_ba: CycleGAN "
         "translations vs real images of the target domain, in a feature space trained on both domains; "
-        "cycle_l1: |F(G(x)) - x|.",
+        "cycle_l1: |F(G(x)) - x|. loss_reduction: style transfer's final / initial total loss; dream_gain: "
+        "DeepDream's final / initial objective (both from the one optimisation at the end of training).",
         "",
     ]
     lines += _table(

@@ -21,22 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import families
 from benchmarks.common import check_scale, experiment, prepared, with_changes
-
-# One preset per family (the first one found is used; families without a preset are skipped).
-FAMILY_PRESETS = {
-    "dcgan": ["dcgan_fashion_mnist"],
-    "cgan": ["cgan_fashion_mnist"],
-    "wgan_gp": ["wgan_gp_fashion_mnist"],
-    "vae": ["vae_fashion_mnist", "vae_mlp_fashion_mnist"],
-    "vae_iaf": ["vae_iaf_fashion_mnist"],
-    "pixelcnn": ["pixelcnn_fashion_mnist_16"],
-    "char_lstm": ["char_lstm_fortunes"],
-    "transformer": ["transformer_fortunes"],
-    "musegan": ["musegan_bach"],
-    "pix2pix": ["pix2pix_edges2fashion"],
-    "cyclegan": ["cyclegan_fashion"],
-}
 
 # steps timed per measurement (after one warm-up interval) and steps per logged interval
 SIZES = {"tiny": (4, 1), "quick": (8, 2), "full": (60, 10)}
@@ -45,18 +31,13 @@ REPEATS = {"tiny": 1, "quick": 1, "full": 3}  # (genlab, baseline) pairs per fam
 
 
 def presets_for_run(names: list[str] | None = None) -> dict[str, str]:
-    """family label -> preset name, for the presets that exist."""
+    """label -> preset: every registered family's preset (benchmarks.families), or the named presets."""
     from genlab import config
 
-    have = set(config.preset_names())
     if names:
-        label = {p: fam for fam, options in FAMILY_PRESETS.items() for p in options}
-        return {label.get(name, name): name for name in names if name in have}
-    return {
-        fam: next(p for p in options if p in have)
-        for fam, options in FAMILY_PRESETS.items()
-        if any(p in have for p in options)
-    }
+        have = set(config.preset_names())
+        return {families.label_of(name): name for name in names if name in have}
+    return families.presets()
 
 
 def bench_experiment(preset: str, scale: str, **train_changes):
@@ -244,7 +225,7 @@ def variants(preset: str, scale: str, workdir: Path) -> list[dict]:
 
 def merge(previous: dict, new: dict) -> dict:
     """``previous`` with the families ``new`` measured replaced (re-measuring some presets keeps the rest)."""
-    order = list(FAMILY_PRESETS)
+    order = list(families.presets())
     fresh = {r["label"] for r in new["families"]} | {s["label"] for s in new["skipped"]}
     rows = [r for r in previous["families"] if r["label"] not in fresh] + new["families"]
     skipped = [s for s in previous["skipped"] if s["label"] not in fresh] + new["skipped"]

@@ -155,18 +155,9 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from genlab.launch import TrainJob, get_launcher
+    from genlab import steps
 
-    exp = config.load(args.preset, _run_overrides(args))
-    job = TrainJob(
-        exp.to_json(),
-        args.data,
-        args.model,
-        workers=exp.train.workers,
-        gpus_per_worker=exp.train.gpus_per_worker,
-        name=exp.name,
-    )
-    get_launcher("local", max_restarts=exp.train.max_restarts).run(job)
+    steps.train(config.load(args.preset, _run_overrides(args)), args.data, args.model, launcher="local")
 
 
 def cmd_evaluate(args) -> None:

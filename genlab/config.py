@@ -10,7 +10,6 @@ TensorFlow-free config module (``genlab/models/<module>_config.py``); the
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
 import types
@@ -22,6 +21,7 @@ from typing import Any
 import yaml
 
 from genlab.cluster_config import ClusterConfig
+from genlab.config_checks import check_min, did_you_mean
 from genlab.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "pipelines" / "configs"
@@ -45,12 +45,6 @@ def yaml_load(text: str):
     return yaml.load(text, Loader=_Loader)
 
 
-def did_you_mean(word: str, options) -> str:
-    """`` (did you mean 'x'?)`` for a close match among ``options``, else ""."""
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 @dataclass(frozen=True)
 class MusicDataConfig:
     """``data.dataset: music`` (genlab.data.music): piano-roll phrases of multi-part pieces."""
@@ -66,8 +60,8 @@ class MusicDataConfig:
     sha256: str = ""  # of an https:// source (required there)
 
     def __post_init__(self):
-        _check_min(self, "data.music", bars=1, hop_bars=1, steps_per_bar=1, lowest_pitch=0, pitches=1)
-        _check_min(self, "data.music", max_pieces=0)
+        check_min(self, "data.music", bars=1, hop_bars=1, steps_per_bar=1, lowest_pitch=0, pitches=1)
+        check_min(self, "data.music", max_pieces=0)
         if self.lowest_pitch + self.pitches > 128:
             raise ConfigError(
                 f"data.music.pitches: lowest_pitch + pitches must be <= 128 (MIDI), got "
@@ -81,9 +75,9 @@ class MusicDataConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | text | images | music | image-to-image pairs
+    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | cifar10 | text | images | music | image pairs
     source: str = ""  # folder, file, https:// or gs://; "" = the dataset's default
-    sha256: str = ""  # of an https archive given as data.source (image-to-image datasets)
+    sha256: str = ""  # of an archive given as data.source (image-to-image datasets, cifar10)
     shards: int = 4  # TFRecord shards per split
     image_size: int = 28  # images are resized to image_size x image_size
     max_train: int = 0  # keep the first N training examples (0 = all); for tiny runs
@@ -92,7 +86,7 @@ class DataConfig:
     music: MusicDataConfig = field(default_factory=MusicDataConfig)  # data.dataset: music only
 
     def __post_init__(self):
-        _check_min(self, "data", shards=1, image_size=4, max_train=0, max_test=0)
+        check_min(self, "data", shards=1, image_size=4, max_train=0, max_test=0)
 
 
 @dataclass(frozen=True)
@@ -114,7 +108,7 @@ class TrainConfig:
     fid_samples: int = 0
 
     def __post_init__(self):
-        _check_min(
+        check_min(
             self,
             "train",
             fid_samples=0,
@@ -145,7 +139,7 @@ class EvaluateConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _check_min(self, "evaluate", num_samples=10, feature_epochs=1, nll_importance_samples=0)
+        check_min(self, "evaluate", num_samples=10, feature_epochs=1, nll_importance_samples=0)
 
 
 @dataclass(frozen=True)
@@ -157,7 +151,7 @@ class GenerateConfig:
     temperatures: tuple[float, ...] = (0.2, 0.5, 1.0, 1.2)
 
     def __post_init__(self):
-        _check_min(self, "generate", rows=1, cols=1, interpolation_steps=2)
+        check_min(self, "generate", rows=1, cols=1, interpolation_steps=2)
 
 
 @dataclass(frozen=True)
@@ -179,13 +173,6 @@ class Experiment:
 
     def replace(self, **sections) -> Experiment:
         return dataclasses.replace(self, **sections)
-
-
-def _check_min(obj, section: str, **minimums):
-    for name, low in minimums.items():
-        value = getattr(obj, name)
-        if value < low:
-            raise ConfigError(f"{section}.{name}: expected an integer >= {low}, got {value}")
 
 
 # --- strict conversion from plain data ------------------------------------------------------

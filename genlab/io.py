@@ -3,6 +3,8 @@
 Writes are atomic: a local file is written to a temporary name in the same folder and renamed;
 a GCS object appears whole when its upload finishes. Readers treat a dataset or model as
 complete only when its marker file (manifest / ``model.json``) exists, and that is written last.
+TensorFlow is imported on first use, so ``is_remote`` and ``join`` serve the launchers and
+``genlab train``'s parent process without loading it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import tensorflow as tf
-
 from genlab.errors import DataError
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
 
 
 def is_remote(uri: str) -> bool:
@@ -29,6 +35,8 @@ def join(uri: str, *parts: str) -> str:
 @contextlib.contextmanager
 def storage_errors(uri: str):
     """A ``gs://`` (or other remote) path that cannot be reached is a DataError naming it, not a traceback."""
+    import tensorflow as tf
+
     try:
         yield
     except tf.errors.OpError as e:
@@ -44,18 +52,18 @@ def storage_errors(uri: str):
 
 def exists(uri: str) -> bool:
     with storage_errors(uri):
-        return tf.io.gfile.exists(uri)
+        return _gfile().exists(uri)
 
 
 def makedirs(uri: str) -> None:
     with storage_errors(uri):
-        tf.io.gfile.makedirs(uri)
+        _gfile().makedirs(uri)
 
 
 def write_bytes(uri: str, data: bytes) -> None:
     """Write ``data`` so that readers see the old file or the whole new one, never a part."""
     if is_remote(uri):
-        with storage_errors(uri), tf.io.gfile.GFile(uri, "wb") as f:
+        with storage_errors(uri), _gfile().GFile(uri, "wb") as f:
             f.write(data)
         return
     path = Path(uri)
@@ -81,7 +89,7 @@ def write_json(uri: str, obj) -> None:
 
 
 def read_bytes(uri: str) -> bytes:
-    with storage_errors(uri), tf.io.gfile.GFile(uri, "rb") as f:
+    with storage_errors(uri), _gfile().GFile(uri, "rb") as f:
         return f.read()
 
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from genlab import io
 from genlab.errors import ConfigError, DataError
+from genlab.models.base import GenerativeModel
 from genlab.train.loop import MODEL_MARKER, load_model
 
 
@@ -59,7 +60,7 @@ class TrainedModel:
 
     @property
     def latent_dim(self) -> int:
-        return self.model.latent_dim() if self.model.output_kind == "image" else 0
+        return self.model.latent_dim() if isinstance(self.model, GenerativeModel) else 0
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -67,6 +68,11 @@ class TrainedModel:
 
     def sample(self, n: int = 16, seed: int = 0, labels=None):
         """n samples: images, or strings for the text families. ``labels`` (class indices) for cgan."""
+        if not isinstance(self.model, GenerativeModel):  # style transfer, DeepDream: one optimised image
+            raise ConfigError(
+                f"sample: {self.family} optimises an input image instead of sampling; its result is in the "
+                f"report of `genlab generate`"
+            )
         if labels is not None and not self.model.has_labels:
             raise ConfigError(f"labels: {self.family} is not conditional; sample without labels")
         return self.model.sample(n, seed=seed, labels=labels)
@@ -108,7 +114,7 @@ class TrainedModel:
         self, prompt: str, num_chars: int = 200, temperature: float = 1.0, top_k: int = 0, seed: int = 0
     ) -> str:
         """The continuation of ``prompt`` (temperature 0: greedy); text families only."""
-        if self.model.output_kind != "text":
+        if not hasattr(self.model, "generate_ids"):  # the text families' sampler
             raise ConfigError(f"generate_text: {self.family} is not a text model (char_lstm, transformer)")
         ids = self.model.generate_ids(self.model.encode_text(prompt), num_chars, [temperature], [top_k], seed)
         return self.model.decode_text(ids[0])

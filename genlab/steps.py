@@ -105,12 +105,26 @@ def train_model(
     workers: int,
     gpus_per_worker: int,
     steps: int,
+    **launch,
+) -> dict:
+    """The train step: the pipeline's parameters applied to the config, ``train`` (``launch``: its
+    ``launcher``, images and launcher options), then the model's metadata."""
+    exp = with_overrides(config_json, workers=workers, gpus_per_worker=gpus_per_worker, steps=steps)
+    train(exp, dataset_path, model_path, **launch)
+    return model_metadata(exp, model_path)
+
+
+def train(
+    exp,
+    dataset_path: str,
+    model_path: str,
+    *,
     launcher: str,
     trainer_image: str = "",
     trainer_gpu_image: str = "",
     launcher_options: dict | None = None,
-) -> dict:
-    """Train with ``launcher`` (``local``, ``tfjob`` or ``auto``).
+) -> None:
+    """Train ``exp`` with ``launcher`` (``local``, ``tfjob`` or ``auto``): the train step and ``genlab train``.
 
     ``auto`` is resolved first, then that launcher's options are built from the config:
     ``train.max_restarts`` for both (a TFJob's ``backoffLimit`` is it x the replicas), and for a TFJob the
@@ -121,16 +135,16 @@ def train_model(
     from genlab.launch import TrainJob, get_launcher
     from genlab.launch.base import resolve_launcher, unique_name
 
-    exp = with_overrides(config_json, workers=workers, gpus_per_worker=gpus_per_worker, steps=steps)
+    kind = resolve_launcher(launcher)
     job = TrainJob(
         config_json=exp.to_json(),
         data_uri=dataset_path,
         model_uri=model_path,
         workers=exp.train.workers,
         gpus_per_worker=exp.train.gpus_per_worker,
-        name=unique_name(exp.name),
+        # A TFJob's name must be new in its namespace; a local job's name only appears in messages.
+        name=unique_name(exp.name) if kind == "tfjob" else exp.name,
     )
-    kind = resolve_launcher(launcher)
     options = {"max_restarts": exp.train.max_restarts}
     if kind == "tfjob":
         options["cluster"] = exp.cluster
@@ -139,7 +153,6 @@ def train_model(
             options["image"] = image
     options.update(launcher_options or {})
     get_launcher(kind, **options).run(job)
-    return model_metadata(exp, model_path)
 
 
 def model_metadata(exp, model_path: str) -> dict:

@@ -67,7 +67,7 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "launch/local": ("genlab/launch/local.py", None, ["tests/launch/test_local_launcher.py"]),
     "models/base": (
         "genlab/models/base.py",
-        ["*StepContext*", "*to_unit*", "*from_unit*"],
+        ["*StepContext*"],
         ["tests/unit/test_step_context.py"],
     ),
     "models/gan": (

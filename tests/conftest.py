@@ -1,6 +1,10 @@
-"""Shared fixtures: small IDX datasets made by the tests, and a prepared tiny Fashion-MNIST."""
+"""Shared fixtures: small IDX datasets made by the tests, and a prepared tiny Fashion-MNIST;
+``imports_after``, what a fresh interpreter has loaded."""
 
+import ast
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +13,16 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+HEAVY = ("tensorflow", "keras", "kfp")
+
+
+def imports_after(code: str, modules=HEAVY) -> tuple[list[str], str, str]:
+    """Run ``code`` in a fresh interpreter: (which of ``modules`` it loaded, its other output, its stderr)."""
+    script = f"{code}\nimport sys\nprint(sorted(set({list(modules)!r}) & set(sys.modules)))\n"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    *printed, loaded = out.stdout.strip().splitlines()
+    return ast.literal_eval(loaded), "\n".join(printed), out.stderr
 
 
 def make_idx_folder(folder: Path, n_train: int = 64, n_test: int = 32, size: int = 28, seed: int = 0) -> Path:

@@ -20,6 +20,8 @@ from genlab.data.records import (
 from genlab.data.sources import IDX_DATASETS, fetch_idx
 from genlab.errors import ConfigError, DataError
 
+# data.dataset -> "module:function" under genlab.data, for image datasets with their own reader
+IMAGE_DATASETS = {"cifar10": "cifar10:prepare_cifar10"}
 # data.dataset -> "module:function" under genlab.data, for paired and unpaired image pairs
 IMG2IMG_DATASETS = {
     "edges2fashion": "paired:prepare_edges2fashion",
@@ -84,8 +86,9 @@ def prepare(exp, out_uri: str) -> DatasetManifest:
         from genlab.data.music import prepare_music
 
         return prepare_music(exp, out_uri)
-    if cfg.dataset in IMG2IMG_DATASETS:  # image-to-image pairs: genlab.data.paired / unpaired
-        module, function = IMG2IMG_DATASETS[cfg.dataset].split(":")
+    readers = {**IMAGE_DATASETS, **IMG2IMG_DATASETS}
+    if cfg.dataset in readers:  # CIFAR-10: genlab.data.cifar10; image pairs: genlab.data.paired / unpaired
+        module, function = readers[cfg.dataset].split(":")
         return getattr(importlib.import_module(f"genlab.data.{module}"), function)(exp, out_uri)
     if cfg.dataset in IDX_DATASETS:
         ds = IDX_DATASETS[cfg.dataset]
@@ -108,7 +111,7 @@ def prepare(exp, out_uri: str) -> DatasetManifest:
         )
     raise ConfigError(
         f"data.dataset: unknown dataset {cfg.dataset!r}; expected one of: "
-        f"{', '.join(sorted([*IDX_DATASETS, *IMG2IMG_DATASETS, 'images', 'music', 'text']))}"
+        f"{', '.join(sorted([*IDX_DATASETS, *readers, 'images', 'music', 'text']))}"
     )
 
 

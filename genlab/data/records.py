@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from genlab import __version__, io
+from genlab.data.sources import sha256_file
 from genlab.errors import DataError
 
 MANIFEST = "manifest.json"
@@ -96,15 +97,7 @@ def _write_split(
     finally:
         for w in writers:
             w.close()
-    return [Shard(n, c, _sha256(folder / n)) for n, c in zip(names, counts, strict=True)]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return [Shard(n, c, sha256_file(folder / n)) for n, c in zip(names, counts, strict=True)]
 
 
 def write_dataset(

@@ -96,21 +96,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GENLAB_CACHE", Path.home() / ".cache" / "genlab"))
 
 
-def sha256_file(path: Path) -> str:
+def _sha256_of(f) -> str:
+    """sha256 of an open binary file, read in 1 MiB blocks (bounded memory)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return _sha256_of(f)
 
 
 def content_sha256(path: Path) -> str:
     """sha256 of a .gz file's decompressed bytes (raises EOFError/BadGzipFile/zlib.error)."""
-    h = hashlib.sha256()
     with gzip.open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return _sha256_of(f)
 
 
 def _is_intact(path: Path, expected: str | None) -> bool:
@@ -144,7 +146,7 @@ def _verify(url: str, tmp: Path, expected: str | None, idx_gz: bool) -> None:
         )
 
 
-def _download_once(url: str, tmp: Path, expected: str | None, idx_gz: bool) -> None:
+def _download_once(url: str, tmp: Path, expected: str | None, idx_gz: bool, hint: str) -> None:
     try:
         with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
             length = resp.headers.get("Content-Length")
@@ -157,19 +159,23 @@ def _download_once(url: str, tmp: Path, expected: str | None, idx_gz: bool) -> N
     except urllib.error.HTTPError as e:
         if e.code >= 500 or e.code in (408, 429):
             raise _Transient(f"{e.code} {e.reason}") from None
-        hint = (
-            f"(sha256 {expected} of its decompressed IDX data). {AIR_GAPPED}"
-            if idx_gz
-            else "; check data.source"
-        )
+        if idx_gz:
+            hint = f"(sha256 {expected} of its decompressed IDX data). {hint}"
+        else:
+            hint = f"; {hint}" if hint != AIR_GAPPED else "; check data.source"
         raise DataError(f"{url}: {e.code} {e.reason}; expected the dataset file there {hint}") from None
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
         raise _Transient(str(getattr(e, "reason", e) or type(e).__name__)) from None
     _verify(url, tmp, expected, idx_gz)
 
 
-def _download_https(url: str, dest: Path, expected_sha256: str | None, *, idx_gz: bool = False) -> None:
-    """Download ``url`` to ``dest`` atomically, retrying transient failures with backoff."""
+def _download_https(
+    url: str, dest: Path, expected_sha256: str | None, *, idx_gz: bool = False, hint: str = ""
+) -> None:
+    """Download ``url`` to ``dest`` atomically, retrying transient failures with backoff.
+
+    ``hint``: what to do instead when the file cannot be had (default: the IDX datasets' advice)."""
+    hint = hint or AIR_GAPPED
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     os.close(fd)
@@ -177,14 +183,14 @@ def _download_https(url: str, dest: Path, expected_sha256: str | None, *, idx_gz
     try:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                _download_once(url, tmp, expected_sha256, idx_gz)
+                _download_once(url, tmp, expected_sha256, idx_gz, hint)
                 os.replace(tmp, dest)
                 return
             except _Transient as e:
                 if attempt == ATTEMPTS:
                     raise DataError(
                         f"{url}: download failed after {ATTEMPTS} attempts (last: {e}); check the "
-                        f"network, or {AIR_GAPPED}"
+                        f"network, or {hint}"
                     ) from None
                 wait = BACKOFF_S * 2 ** (attempt - 1)
                 print(

@@ -28,6 +28,7 @@ from keras import layers
 
 from genlab import io
 from genlab.data.sources import cache_dir
+from genlab.log import log
 
 ARCH_VERSION = 2  # bump when the architecture or training changes, so stored extractors are not reused
 FEATURE_LAYER = "features"
@@ -116,7 +117,7 @@ def get_extractor(
     train_labels: np.ndarray,
     epochs: int,
     seed: int = 0,
-    log=print,
+    log=log,
     test: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FeatureExtractor:
     """The stored extractor for this dataset, or train it (seeded) and store it.

@@ -27,10 +27,6 @@ from genlab.evaluate.features import get_extractor
 from genlab.evaluate.metrics import fid
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
 def domains(pairs: np.ndarray, manifest, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Records (n, h, w, 2c) -> distinct A images, distinct B images (unpaired records repeat the
     smaller domain: ``genlab.data.unpaired``)."""
@@ -49,7 +45,7 @@ def domain_extractor(manifest, train_pairs: np.ndarray, train_labels: np.ndarray
     # A cache key of its own: the dataset's other feature extractor (if any) sees 2c channels.
     key = hashlib.sha256(f"{manifest.checksum}-domains".encode()).hexdigest()
     single = dataclasses.replace(manifest, shape=a.shape[1:], num_classes=2 * k, checksum=key)
-    return get_extractor(single, images, y, eval_cfg.feature_epochs, seed=eval_cfg.seed, log=log), k
+    return get_extractor(single, images, y, eval_cfg.feature_epochs, seed=eval_cfg.seed), k
 
 
 def ssim(x: np.ndarray, y: np.ndarray) -> float:
@@ -60,48 +56,71 @@ def ssim(x: np.ndarray, y: np.ndarray) -> float:
     return float(tf.reduce_mean(tf.image.ssim(tf.constant(x), tf.constant(y), max_val=1.0, filter_size=size)))
 
 
-def translation_metrics(model, data_uri: str, manifest, eval_cfg) -> dict[str, float]:
+@dataclasses.dataclass
+class Domains:
+    """Both domains' held-out and train images and the feature classifier over them."""
+
+    test_a: np.ndarray
+    test_b: np.ndarray
+    train_a: np.ndarray
+    train_b: np.ndarray
+    n_test: int  # test records
+    extractor: object
+    k: int  # classes per domain (1 without labels)
+    rng: np.random.Generator  # picks the images each FID compares, in call order
+
+    def pick(self, x: np.ndarray, n: int) -> np.ndarray:
+        return x[np.sort(self.rng.choice(len(x), n, replace=False))]
+
+    def fid_pair(self, fake, real_test, real_train) -> tuple[float, float]:
+        """FID of ``fake`` against ``real_test``, and the floor: ``real_train`` against ``real_test``."""
+        n = min(len(fake), len(real_test), len(real_train))
+        f_test = self.extractor.features(self.pick(real_test, n))
+        return fid(f_test, self.extractor.features(self.pick(fake, n))), fid(
+            f_test, self.extractor.features(self.pick(real_train, n))
+        )
+
+    def in_domain(self, images, domain: int) -> float:
+        """The share of ``images`` the classifier puts in ``domain`` (0: A, 1: B)."""
+        return float((self.extractor.predict(images) // self.k == domain).mean())
+
+    def domain_accuracy(self) -> float:
+        a, b = self.test_a, self.test_b
+        return (self.in_domain(a, 0) * len(a) + self.in_domain(b, 1) * len(b)) / (len(a) + len(b))
+
+
+def load_domains(data_uri: str, manifest, eval_cfg) -> Domains:
     train_pairs, train_labels = data.load_arrays(data_uri, "train", manifest=manifest)
     test_pairs, _ = data.load_arrays(data_uri, "test", manifest=manifest)
     extractor, k = domain_extractor(manifest, train_pairs, train_labels, eval_cfg)
     train_a, train_b = domains(train_pairs, manifest, "train")
     test_a, test_b = domains(test_pairs, manifest, "test")
     rng = np.random.default_rng(eval_cfg.seed)
+    return Domains(test_a, test_b, train_a, train_b, len(test_pairs), extractor, k, rng)
 
-    def pick(x, n):
-        return x[np.sort(rng.choice(len(x), n, replace=False))]
 
-    def fid_pair(fake, real_test, real_train) -> tuple[float, float]:
-        n = min(len(fake), len(real_test), len(real_train))
-        f_test = extractor.features(pick(real_test, n))
-        return fid(f_test, extractor.features(pick(fake, n))), fid(
-            f_test, extractor.features(pick(real_train, n))
-        )
+def paired_metrics(model, d: Domains, eval_cfg) -> dict[str, float]:
+    """pix2pix: outputs against the held-out targets."""
+    n = min(eval_cfg.num_samples, d.n_test)
+    source, target, train_target = d.test_a[:n], d.test_b[:n], d.train_b
+    if model.cfg.direction == "BtoA":
+        source, target, train_target = target, source, d.train_a
+    out = model.translate(source)
+    metrics = {"l1": float(np.abs(out - target).mean()), "ssim": ssim(out, target)}
+    metrics["fid"], metrics["fid_floor"] = d.fid_pair(out, target, train_target)
+    return metrics
 
-    def in_domain(images, domain: int) -> float:
-        return float((extractor.predict(images) // k == domain).mean())
 
-    metrics = {
-        "domain_accuracy": (in_domain(test_a, 0) * len(test_a) + in_domain(test_b, 1) * len(test_b))
-        / (len(test_a) + len(test_b))
-    }
-    if model.family == "pix2pix":
-        n = min(eval_cfg.num_samples, len(test_pairs))
-        source, target = test_a[:n], test_b[:n]
-        if model.cfg.direction == "BtoA":
-            source, target, train_b = target, source, train_a
-        out = model.translate(source)
-        metrics["l1"] = float(np.abs(out - target).mean())
-        metrics["ssim"] = ssim(out, target)
-        metrics["fid"], metrics["fid_floor"] = fid_pair(out, target, train_b)
-        return metrics
-    a, b = test_a[: eval_cfg.num_samples], test_b[: eval_cfg.num_samples]
+def cycle_metrics(model, d: Domains, eval_cfg) -> dict[str, float]:
+    """CycleGAN: both directions against real images of the target domain, and the round trips."""
+    a, b = d.test_a[: eval_cfg.num_samples], d.test_b[: eval_cfg.num_samples]
     ab, ba = model.translate(a), model.translate(b, reverse=True)
-    metrics["fid_ab"], metrics["fid_ab_floor"] = fid_pair(ab, b, train_b)
-    metrics["fid_ba"], metrics["fid_ba_floor"] = fid_pair(ba, a, train_a)
+    metrics = {}
+    metrics["fid_ab"], metrics["fid_ab_floor"] = d.fid_pair(ab, b, d.train_b)
+    metrics["fid_ba"], metrics["fid_ba_floor"] = d.fid_pair(ba, a, d.train_a)
     metrics["cycle_l1_a"] = float(np.abs(model.translate(ab, reverse=True) - a).mean())
     metrics["cycle_l1_b"] = float(np.abs(model.translate(ba) - b).mean())
-    metrics["ab_as_b"], metrics["ba_as_a"] = in_domain(ab, 1), in_domain(ba, 0)
+    metrics["ab_as_b"], metrics["ba_as_a"] = d.in_domain(ab, 1), d.in_domain(ba, 0)
     return metrics
 
 

@@ -1,4 +1,5 @@
-"""Generation: sample grid, latent interpolation, and the report. ``generate`` is the entry point."""
+"""Generation: the family's pictures and sections (``GenerativeModel.report``) and the run's summary,
+history and metrics, in one report. ``generate`` is the entry point."""
 
 from __future__ import annotations
 
@@ -6,15 +7,11 @@ import time
 from dataclasses import dataclass
 
 from genlab import io, report
-from genlab.generate.images import grid, interpolation_latents, save_png, to_png
-from genlab.generate.latent import attribute_sections
 
 
 @dataclass(frozen=True)
 class Samples:
     out_dir: str
-    grid_png: str | None
-    interpolation_png: str | None
     report_html: str
     report_md: str
 
@@ -25,22 +22,8 @@ def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | N
     from genlab.train.loop import MODEL_MARKER, load_model
 
     trained_exp, model = load_model(model_uri, data_uri)
-    g = exp.generate
     io.makedirs(out_dir)
-    pictures: list[tuple[str, bytes]] = []
-    grid_png = interp_png = None
-    if model.output_kind == "image":
-        samples = model.sample(g.rows * g.cols, seed=g.seed)
-        grid_png = save_png(io.join(out_dir, "samples.png"), grid(samples, g.rows, g.cols))
-        pictures.append(("Samples", io.read_bytes(grid_png)))
-        if model.latent_dim():
-            z = interpolation_latents(model.latent_dim(), g.rows, g.interpolation_steps, g.seed)
-            walk = grid(model.decode(z), g.rows, g.interpolation_steps)
-            interp_png = save_png(io.join(out_dir, "interpolation.png"), walk)
-            pictures.append(("Latent interpolation (each row: one latent to another)", to_png(walk)))
-    sections = model.report_sections(out_dir, exp, data_uri)
-    if model.output_kind == "image" and model.latent_dim() and not model.has_labels:
-        sections = [*sections, *attribute_sections(model, exp, data_uri, out_dir)]
+    pictures, sections = model.report(out_dir, exp, data_uri)  # the family's pictures and sections
 
     meta = io.read_json(io.join(model_uri, MODEL_MARKER))
     history_path = io.join(model_uri, "history.json")
@@ -72,7 +55,7 @@ def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | N
         fid_curve=curve,
     )
     html_path, md_path = report.write(out_dir, html_text, md_text)
-    return Samples(out_dir, grid_png, interp_png, html_path, md_path)
+    return Samples(out_dir, html_path, md_path)
 
 
 def _modified(uri: str) -> float:

@@ -50,3 +50,19 @@ def interpolation_latents(latent_dim: int, rows: int, steps: int, seed: int) -> 
     ends = rng.standard_normal((rows, 2, latent_dim)).astype(np.float32)
     ts = np.linspace(0.0, 1.0, steps)
     return np.stack([slerp(a, b, t) for a, b in ends for t in ts]).astype(np.float32)
+
+
+def sample_pictures(model, out_dir: str, g) -> list[tuple[str, bytes]]:
+    """An image family's report pictures: a sample grid and, for latent models, an interpolation.
+
+    Written as ``samples.png`` and ``interpolation.png`` in ``out_dir``; ``g`` is the generate section."""
+    samples = model.sample(g.rows * g.cols, seed=g.seed)
+    picture = grid(samples, g.rows, g.cols)
+    save_png(io.join(out_dir, "samples.png"), picture)
+    pictures = [("Samples", to_png(picture))]
+    if model.latent_dim():
+        z = interpolation_latents(model.latent_dim(), g.rows, g.interpolation_steps, g.seed)
+        walk = grid(model.decode(z), g.rows, g.interpolation_steps)
+        save_png(io.join(out_dir, "interpolation.png"), walk)
+        pictures.append(("Latent interpolation (each row: one latent to another)", to_png(walk)))
+    return pictures

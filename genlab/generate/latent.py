@@ -99,7 +99,6 @@ def attribute_sections(model: GenerativeModel, exp, data_uri: str, out_dir: str)
         train_y,
         exp.evaluate.feature_epochs,
         seed=exp.evaluate.seed,
-        log=lambda msg: print(msg, flush=True),
     )
     if has_encoder(model):
         test_x, test_y = data.load_arrays(data_uri, "test", limit=NUM_LATENTS, manifest=manifest)

@@ -15,11 +15,8 @@ import os
 import shutil
 
 from genlab.errors import LaunchError
+from genlab.io import is_remote
 from genlab.launch.base import TrainJob
-
-
-def is_remote(uri: str) -> bool:
-    return "://" in uri
 
 
 def _under(path: str, root: str) -> bool:

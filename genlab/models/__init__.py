@@ -1,73 +1,106 @@
-"""Model families. Each family lives in one file and is registered here by name.
+"""Model families, found by scanning this package: a family registers itself with its own files.
 
-A family module exposes ``build(cfg, spec) -> GenerativeModel``; its config module
-(``<module>_config.py``, listed in CONFIG_MODULES) exposes ``CONFIGS`` (family name -> frozen Config
-dataclass) and optionally ``check_experiment(exp)``. Config modules import no TensorFlow, so a config
-is validated in well under a second; a family without one keeps both in its model module.
-Modules are imported only when used.
+Every ``genlab/models/<module>_config.py`` is a TensorFlow-free config module exposing ``CONFIGS``
+(family name -> frozen Config dataclass) and optionally ``check_experiment(exp)``. The family's
+networks live in ``genlab/models/<module>.py``, which exposes ``build(cfg, spec, train_cfg)``; a
+config class may name another model module with a ``model_module`` class attribute. A config class
+that sets ``mixed_precision = True`` (a ClassVar) accepts ``train.mixed_precision``.
+Nothing else names a family: adding one is its model file, its config file, a preset and tests
+(docs/adding-a-family.md). Config modules import no TensorFlow, so a config is validated in well
+under a second; model modules are imported only when used.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
+from dataclasses import dataclass
 
 from genlab.errors import ConfigError
 
-# family name -> module under genlab.models
-FAMILIES = {
-    "dcgan": "gan",
-    "cgan": "gan",
-    "wgan_gp": "gan",
-    "vae": "vae",
-    "char_lstm": "text",
-    "transformer": "text",
-    "pixelcnn": "pixelcnn",
-    "style_transfer": "style",
-    "deepdream": "style",
-    "musegan": "musegan",
-    "pix2pix": "pix2pix",
-    "cyclegan": "cyclegan",
-}
-
-# model module -> its TensorFlow-free config module
-CONFIG_MODULES = {
-    m: f"{m}_config" for m in ("gan", "vae", "text", "pixelcnn", "style", "musegan", "pix2pix", "cyclegan")
-}
-
-# Families checked under train.mixed_precision (bfloat16): their output layers stay float32.
-MIXED_PRECISION = {"dcgan", "cgan", "wgan_gp", "vae", "style_transfer", "deepdream", "pix2pix", "cyclegan"}
+CONFIG_SUFFIX = "_config"
 
 
-def _module_name(family: str, where: str) -> str:
-    if family not in FAMILIES:
+@dataclass(frozen=True)
+class Family:
+    name: str
+    config_module: str  # under genlab.models, e.g. "gan_config"
+    model_module: str  # under genlab.models, e.g. "gan"
+    config: type  # the frozen Config dataclass
+
+
+def config_module_names(path=None) -> list[str]:
+    """The ``*_config`` modules of this package (or of a package at ``path``), sorted."""
+    found = pkgutil.iter_modules(path if path is not None else __path__)
+    return sorted(m.name for m in found if m.name.endswith(CONFIG_SUFFIX) and not m.ispkg)
+
+
+def discover(package: str = __name__, path=None) -> dict[str, Family]:
+    """family name -> Family, from every config module's ``CONFIGS``; a name claimed twice is an error."""
+    families: dict[str, Family] = {}
+    for name in config_module_names(path):
+        module = importlib.import_module(f"{package}.{name}")
+        configs = getattr(module, "CONFIGS", None)
+        if not isinstance(configs, dict) or not configs:
+            raise ConfigError(
+                f"{package}.{name}: expected CONFIGS, a mapping of family name -> config dataclass"
+            )
+        for family, cls in configs.items():
+            if family in families:
+                raise ConfigError(
+                    f"{package}.{name}: CONFIGS: family {family!r} is already registered by "
+                    f"{package}.{families[family].config_module}"
+                )
+            model_module = getattr(cls, "model_module", "") or name[: -len(CONFIG_SUFFIX)]
+            families[family] = Family(family, name, model_module, cls)
+    return families
+
+
+@functools.cache
+def registry() -> dict[str, Family]:
+    return discover()
+
+
+def names() -> list[str]:
+    return sorted(registry())
+
+
+def _family(family: str, where: str) -> Family:
+    families = registry()
+    if family not in families:
         from genlab.config import did_you_mean
 
         raise ConfigError(
-            f"{where}: model.family: unknown family {family!r}{did_you_mean(family, FAMILIES)}; "
-            f"expected one of: {', '.join(sorted(FAMILIES))}"
+            f"{where}: model.family: unknown family {family!r}{did_you_mean(family, families)}; "
+            f"expected one of: {', '.join(sorted(families))}"
         )
-    return FAMILIES[family]
+    return families[family]
 
 
 def family_module(family: str, where: str = "config"):
-    return importlib.import_module(f"genlab.models.{_module_name(family, where)}")
+    return importlib.import_module(f"{__name__}.{_family(family, where).model_module}")
 
 
 def config_module(family: str, where: str = "config"):
-    name = _module_name(family, where)
-    return importlib.import_module(f"genlab.models.{CONFIG_MODULES.get(name, name)}")
+    return importlib.import_module(f"{__name__}.{_family(family, where).config_module}")
 
 
 def family_config(family: str, where: str = "config") -> type:
-    return config_module(family, where).CONFIGS[family]
+    return _family(family, where).config
+
+
+def mixed_precision_families() -> list[str]:
+    """Families checked under train.mixed_precision (bfloat16): their output layers stay float32."""
+    return sorted(f.name for f in registry().values() if getattr(f.config, "mixed_precision", False))
 
 
 def check(exp) -> None:
     """Rules between the model and train sections; run when a config is loaded, before any work."""
-    if exp.train.mixed_precision and exp.model.family not in MIXED_PRECISION:
+    if exp.train.mixed_precision and not getattr(family_config(exp.model.family), "mixed_precision", False):
         raise ConfigError(
             f"train.mixed_precision: not supported for model.family {exp.model.family!r} "
-            f"(supported: {', '.join(sorted(MIXED_PRECISION))}); set it to false"
+            f"(supported: {', '.join(mixed_precision_families())}); set it to false"
         )
     family_rule = getattr(config_module(exp.model.family), "check_experiment", None)
     if family_rule:

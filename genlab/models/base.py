@@ -1,6 +1,6 @@
 """The contract between a model family and the training loop, evaluation and generation.
 
-A ``GenerativeModel`` owns its Keras networks and optimizers. The training loop calls
+A ``FamilyModel`` owns its Keras networks and optimizers. The training loop calls
 ``train_step`` inside ``strategy.run`` on one replica's slice of a global batch; every loss it
 returns is already averaged over the *global* batch, so the loop sums replicas.
 Randomness comes from ``StepContext``: noise is drawn for the whole global batch from a
@@ -69,13 +69,18 @@ class StepContext:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
 
 
-class GenerativeModel(abc.ABC):
-    """Base class: subclasses create ``self.networks`` and ``self.optimizers`` in ``__init__``."""
+class FamilyModel(abc.ABC):
+    """What the training loop, ``genlab evaluate`` and ``genlab generate`` need of every family.
+
+    Subclasses create ``self.networks`` and ``self.optimizers`` in ``__init__``. Families that sample
+    (GANs, VAEs, PixelCNN, text, music, translation) subclass ``GenerativeModel``; image samplers
+    ``genlab.models.image.ImageModel``; families that optimise an input image against a fixed feature
+    network (style transfer, DeepDream) ``genlab.models.feature_network.FeatureNetwork``.
+    """
 
     family = "base"
-    has_labels = False  # conditional models need labels to sample
-    output_kind = "image"  # "image" models get FID/KID/precision/recall; others only their own metrics
     sampling_networks: tuple[str, ...] = ()  # saved as .keras files for use outside genlab (genlab.export)
+    fid_curve = False  # whether train.fid_samples can score samples at checkpoints (genlab.train.fid_curve)
 
     def __init__(self, cfg, spec: DataSpec, train_cfg):
         self.cfg = cfg
@@ -97,7 +102,56 @@ class GenerativeModel(abc.ABC):
     def train_step(self, batch: dict, ctx: StepContext) -> dict:
         """One replica's step: compute losses, apply gradients, return scalar losses."""
 
-    # --- generation ---
+    def state(self) -> dict:
+        """Extra tf.Variables that checkpoints keep beside networks and optimizers (e.g. CycleGAN's
+        history of generated images)."""
+        return {}
+
+    def after_training(self, data_uri: str, manifest) -> None:
+        """Once, on the chief, after the last step and before ``save``: work done once with the trained
+        networks whose results ``save`` keeps (style transfer and DeepDream run their optimisation)."""
+        return None
+
+    def summary_samples(self, n: int, seed: int) -> np.ndarray | None:
+        """n images in [0, 1] for TensorBoard's image tab at each checkpoint, or None."""
+        return None
+
+    def serving_function(self):
+        """(fn, input_signature) of the exported SavedModel's ``serving_default``, or None.
+
+        ``fn`` takes tensors and returns a dict of named outputs (genlab.export)."""
+        return None
+
+    # --- evaluation and the report: each family provides its own (image families: ImageModel) ---
+    @abc.abstractmethod
+    def evaluate(
+        self, data_uri: str, manifest, eval_cfg, details: dict | None = None
+    ) -> dict[str, float | str]:
+        """Test metrics (stable snake_case keys; strings name e.g. a feature space); ``details``, when
+        given, receives what is not a scalar (e.g. a confusion matrix)."""
+
+    @abc.abstractmethod
+    def report(
+        self, out_dir: str, exp, data_uri: str
+    ) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
+        """(pictures: (title, PNG bytes), sections: (title, HTML fragment)) for the report; files in ``out_dir``."""
+
+    # --- persistence: the architecture comes from the config; every file ``save`` writes comes
+    # back to ``load`` (genlab.train.loop keeps the list in model.json) ---
+    def save(self, directory: str):
+        for name, net in self.networks.items():
+            net.save_weights(f"{directory}/{name}.weights.h5")
+
+    def load(self, directory: str):
+        for name, net in self.networks.items():
+            net.load_weights(f"{directory}/{name}.weights.h5")
+
+
+class GenerativeModel(FamilyModel):
+    """A family that samples from the distribution it learned."""
+
+    has_labels = False  # conditional models need labels to sample
+
     @abc.abstractmethod
     def sample(self, n: int, seed: int, labels=None) -> np.ndarray:
         """n images in [0, 1], NHWC."""
@@ -112,58 +166,3 @@ class GenerativeModel(abc.ABC):
     def encode(self, images) -> np.ndarray:
         """Images -> latent means (for attribute vectors); encoder models only."""
         raise ConfigError(f"model.family: {self.family} has no encoder")
-
-    def serving_function(self):
-        """(fn, input_signature) of the exported SavedModel's ``serving_default``, or None.
-
-        ``fn`` takes tensors and returns a dict of named outputs (genlab.export)."""
-        return None
-
-    # --- evaluation ---
-    def likelihood_metrics(self, images: np.ndarray, eval_cfg) -> dict[str, float]:
-        """Model-specific test metrics (ELBO, bits/dim, ...). Empty when the model has none."""
-        return {}
-
-    def labelled_metrics(self, images: np.ndarray, labels: np.ndarray, eval_cfg) -> dict[str, float]:
-        """Test metrics that also need the test labels (e.g. a feature network's accuracy)."""
-        return {}
-
-    def sample_metrics(self, samples: np.ndarray, extractor) -> dict[str, float]:
-        """Extra metrics on generated samples in the feature space (e.g. per-class accuracy)."""
-        return {}
-
-    def confusion(self, samples: np.ndarray, extractor) -> tuple[list[str], list[list[int]]] | None:
-        """(class names, counts[requested][recognised]) for models told which class to draw; else None."""
-        return None
-
-    def dataset_metrics(self, data_uri: str, manifest, eval_cfg) -> dict[str, float]:
-        """Metrics that read the prepared dataset themselves (e.g. translation models: both domains)."""
-        return {}
-
-    def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
-        """Extra (title, HTML fragment) sections for the report; pictures saved in ``out_dir``."""
-        return []
-
-    def state(self) -> dict:
-        """Extra tf.Variables that checkpoints keep beside networks and optimizers (e.g. CycleGAN's
-        history of generated images)."""
-        return {}
-
-    # --- persistence: weights only; the architecture comes from the config ---
-    def save(self, directory: str):
-        for name, net in self.networks.items():
-            net.save_weights(f"{directory}/{name}.weights.h5")
-
-    def load(self, directory: str):
-        for name, net in self.networks.items():
-            net.load_weights(f"{directory}/{name}.weights.h5")
-
-
-def to_unit(x):
-    """[-1, 1] -> [0, 1]."""
-    return (x + 1.0) / 2.0
-
-
-def from_unit(x):
-    """[0, 1] -> [-1, 1]."""
-    return x * 2.0 - 1.0

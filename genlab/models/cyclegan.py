@@ -18,9 +18,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, StepContext
 from genlab.models.cyclegan_config import CONFIGS, CycleGANConfig, check_experiment  # noqa: F401 (re-exported)
+from genlab.models.gan import check_multiple_of_4
 from genlab.models.patchgan import ReflectionPad, build_patchgan, check_patchgan, instance_norm
 from genlab.models.translation import TranslationModel
 
@@ -136,9 +136,7 @@ class CycleGAN(TranslationModel):
 
     def __init__(self, cfg: CycleGANConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
-        h, w, _ = self.image_shape
-        if h % 4 or w % 4:
-            raise ConfigError(f"data.image_size: CycleGAN's generators need a multiple of 4, got {h}")
+        check_multiple_of_4(self.image_shape, "cyclegan's generators")
         check_patchgan(self.image_shape, cfg.patch_layers, "cyclegan")
         shape = self.image_shape
         self.networks = {
@@ -215,6 +213,11 @@ class CycleGAN(TranslationModel):
             "g_adv": ctx.mean(adv),
             "cycle": ctx.mean(cycle),
         }
+
+    def translation_metrics(self, d, eval_cfg) -> dict[str, float]:
+        from genlab.evaluate.translation import cycle_metrics
+
+        return cycle_metrics(self, d, eval_cfg)
 
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
         from genlab.evaluate.translation import cycle_section

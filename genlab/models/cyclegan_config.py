@@ -4,7 +4,9 @@ TensorFlow. The networks are in ``cyclegan.py``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 from genlab.models.pix2pix_config import PAIRED, UNPAIRED, check_dataset
 
@@ -12,6 +14,7 @@ from genlab.models.pix2pix_config import PAIRED, UNPAIRED, check_dataset
 @dataclass(frozen=True)
 class CycleGANConfig:
     family: str = "cyclegan"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     width: int = 64  # filters of the generators' first layer (paper: 64)
     res_blocks: int = 9  # paper: 6 for 128 x 128 images, 9 for 256 x 256
     patch_layers: int = 3  # the PatchGAN's stride-2 layers: 3 -> 70 x 70 patches
@@ -22,9 +25,7 @@ class CycleGANConfig:
     beta_1: float = 0.5
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", width=1, res_blocks=0, patch_layers=1, disc_width=1, pool_size=0)
+        check_min(self, "model", width=1, res_blocks=0, patch_layers=1, disc_width=1, pool_size=0)
         for name in ("cycle_weight", "identity_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name}: expected a number >= 0, got {getattr(self, name)}")

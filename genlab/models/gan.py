@@ -32,6 +32,7 @@ from keras import layers
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel, StepContext
 from genlab.models.gan_config import CONFIGS, CGANConfig, DCGANConfig, WGANGPConfig  # noqa: F401 (re-exported)
+from genlab.models.image import ImageModel
 
 
 def generator_block(x, cfg: DCGANConfig):
@@ -58,18 +59,34 @@ def build_generator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model:
     return keras.Model(z, x, name="generator")
 
 
-def build_discriminator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model:
+def check_multiple_of_4(shape: tuple[int, ...], network: str) -> None:
+    """Generators that double the size twice from h/4 x w/4 (DCGAN's, CycleGAN's ResNet) need
+    image sides that divide by 4."""
+    h, w = shape[:2]
+    if h % 4 or w % 4:
+        got = h if h == w else f"{h}x{w}"
+        raise ConfigError(f"data.image_size: expected a multiple of 4 for {network}, got {got}")
+
+
+def build_discriminator(
+    shape: tuple[int, ...], width: int, dropout: float = 0.0, name: str = "discriminator"
+) -> keras.Model:
+    """Image -> one unbounded float32 score: DCGAN's discriminator (a logit, with ``dropout`` before
+    it as Chollet) and WGAN-GP's critic (no dropout). Three stride-2 convolutions with LeakyReLU and
+    no normalisation: batch norm would couple the examples and break WGAN-GP's per-example
+    gradient penalty (Gulrajani et al., section 4)."""
     image = keras.Input(shape, name="image")
-    x = layers.Conv2D(cfg.width * 2, 4, strides=2, padding="same")(image)  # (h/2, w/2, 2w)
+    x = layers.Conv2D(width * 2, 4, strides=2, padding="same")(image)  # (h/2, w/2, 2w)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/4, w/4, 4w)
+    x = layers.Conv2D(width * 4, 4, strides=2, padding="same")(x)  # (h/4, w/4, 4w)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/8, w/8, 4w)
+    x = layers.Conv2D(width * 4, 4, strides=2, padding="same")(x)  # (h/8, w/8, 4w)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
-    x = layers.Dropout(cfg.dropout)(x)
-    logit = layers.Dense(1, dtype="float32")(x)  # (1,) a logit (float32 under mixed precision)
-    return keras.Model(image, logit, name="discriminator")
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    score = layers.Dense(1, dtype="float32")(x)  # (1,) float32 under mixed precision
+    return keras.Model(image, score, name=name)
 
 
 def adam_pair(learning_rate: float, beta_1: float) -> dict:
@@ -84,7 +101,7 @@ def bce(targets, logits):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits), axis=-1)
 
 
-class UnconditionalGAN(GenerativeModel):
+class UnconditionalGAN(ImageModel):
     """Sampling shared by the GANs whose generator maps z ~ N(0, I) straight to an image."""
 
     sampling_networks = ("generator",)
@@ -109,45 +126,57 @@ class UnconditionalGAN(GenerativeModel):
         return self.decode(z)
 
 
+def adversarial_step(model: GenerativeModel, real, labels, ctx: StepContext) -> dict:
+    """One step of the DCGAN game on one replica: the discriminator, then the generator.
+
+    ``labels`` is None (DCGAN) or the real batch's (b, 1) class indices (cGAN), which both networks
+    then take as a second input: the discriminator judges (image, label) pairs and the generator
+    draws fakes of the same labels (as keras-io's conditional GAN).
+    """
+    gen, disc = model.networks["generator"], model.networks["discriminator"]
+    cfg = model.cfg
+
+    def conditioned(x):  # a network's input: x alone, or x with the labels
+        return x if labels is None else [x, labels]
+
+    real = tf.convert_to_tensor(real)  # (b, h, w, c)
+    ones = tf.ones((tf.shape(real)[0], 1))
+
+    # Discriminator: real -> 1, fake -> 0, with noisy targets (Chollet's trick).
+    z = ctx.normal([cfg.latent_dim])
+    noise_real = cfg.label_noise * ctx.uniform([1])
+    noise_fake = cfg.label_noise * ctx.uniform([1])
+    with tf.GradientTape() as tape:
+        fake = gen(conditioned(z), training=True)
+        d_real = disc(conditioned(real), training=True)
+        d_fake = disc(conditioned(fake), training=True)
+        d_loss = ctx.mean(bce(ones - noise_real, d_real) + bce(noise_fake, d_fake))
+    grads = tape.gradient(d_loss, disc.trainable_variables)
+    model.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables, strict=True))
+
+    # Generator: make the discriminator say 1 (to fakes of the requested labels).
+    z = ctx.normal([cfg.latent_dim])
+    with tf.GradientTape() as tape:
+        g_loss = ctx.mean(bce(ones, disc(conditioned(gen(conditioned(z), training=True)), training=True)))
+    grads = tape.gradient(g_loss, gen.trainable_variables)
+    model.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
+    return {"d_loss": d_loss, "g_loss": g_loss}
+
+
 class DCGAN(UnconditionalGAN):
     family = "dcgan"
 
     def __init__(self, cfg: DCGANConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
-        if spec.shape[0] % 4 or spec.shape[1] % 4:
-            from genlab.errors import ConfigError
-
-            raise ConfigError(f"data.image_size: DCGAN needs a multiple of 4, got {spec.shape[0]}")
+        check_multiple_of_4(spec.shape, "dcgan's generator")
         self.networks = {
             "generator": build_generator(cfg, spec.shape),
-            "discriminator": build_discriminator(cfg, spec.shape),
+            "discriminator": build_discriminator(spec.shape, cfg.width, cfg.dropout),
         }
         self.optimizers = adam_pair(train_cfg.learning_rate, cfg.beta_1)
 
     def train_step(self, batch: dict, ctx: StepContext) -> dict:
-        gen, disc = self.networks["generator"], self.networks["discriminator"]
-        real = batch["image"]  # (b, h, w, c)
-        ones = tf.ones((tf.shape(real)[0], 1))
-
-        # Discriminator: real -> 1, fake -> 0, with noisy targets (Chollet's trick).
-        z = ctx.normal([self.cfg.latent_dim])
-        noise_real = self.cfg.label_noise * ctx.uniform([1])
-        noise_fake = self.cfg.label_noise * ctx.uniform([1])
-        with tf.GradientTape() as tape:
-            fake = gen(z, training=True)
-            d_real = disc(real, training=True)
-            d_fake = disc(fake, training=True)
-            d_loss = ctx.mean(bce(ones - noise_real, d_real) + bce(noise_fake, d_fake))
-        grads = tape.gradient(d_loss, disc.trainable_variables)
-        self.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables, strict=True))
-
-        # Generator: make the discriminator say 1.
-        z = ctx.normal([self.cfg.latent_dim])
-        with tf.GradientTape() as tape:
-            g_loss = ctx.mean(bce(ones, disc(gen(z, training=True), training=True)))
-        grads = tape.gradient(g_loss, gen.trainable_variables)
-        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
-        return {"d_loss": d_loss, "g_loss": g_loss}
+        return adversarial_step(self, batch["image"], None, ctx)
 
 
 # --- conditional GAN (Mirza & Osindero 2014) ---------------------------------------------------
@@ -176,7 +205,7 @@ def build_conditional_discriminator(cfg: CGANConfig, shape: tuple[int, ...], num
     maps = layers.Reshape((1, 1, num_classes))(onehot)  # (1, 1, k)
     maps = layers.UpSampling2D((h, w))(maps)  # (h, w, k): channel y is all ones
     x = layers.Concatenate()([image, maps])  # (h, w, c + k)
-    body = build_discriminator(cfg, (h, w, c + num_classes))
+    body = build_discriminator((h, w, c + num_classes), cfg.width, cfg.dropout)
     return keras.Model([image, label], body(x), name="conditional_discriminator")  # (1,) a logit
 
 
@@ -189,7 +218,7 @@ def class_blocks(n: int, num_classes: int) -> np.ndarray:
     return (np.arange(n) * num_classes // n).astype(np.int32)
 
 
-class ConditionalGAN(GenerativeModel):
+class ConditionalGAN(ImageModel):
     """A DCGAN told which class to draw. Both steps use the real batch's labels (as keras-io)."""
 
     family = "cgan"
@@ -203,8 +232,7 @@ class ConditionalGAN(GenerativeModel):
                 f"model.family: cgan needs a labelled dataset with >= 2 classes; "
                 f"data.dataset has {spec.num_classes}"
             )
-        if spec.shape[0] % 4 or spec.shape[1] % 4:
-            raise ConfigError(f"data.image_size: cgan needs a multiple of 4, got {spec.shape[0]}")
+        check_multiple_of_4(spec.shape, "cgan's generator")
         k = spec.num_classes
         self.networks = {
             "generator": build_conditional_generator(cfg, spec.shape, k),
@@ -213,30 +241,8 @@ class ConditionalGAN(GenerativeModel):
         self.optimizers = adam_pair(train_cfg.learning_rate, cfg.beta_1)
 
     def train_step(self, batch: dict, ctx: StepContext) -> dict:
-        gen, disc = self.networks["generator"], self.networks["discriminator"]
-        real = tf.convert_to_tensor(batch["image"])  # (b, h, w, c)
         labels = tf.reshape(tf.cast(batch["label"], tf.int32), (-1, 1))  # (b, 1)
-        ones = tf.ones((tf.shape(real)[0], 1))
-
-        # Discriminator: (real image, its label) -> 1, (fake of that label, label) -> 0.
-        z = ctx.normal([self.cfg.latent_dim])
-        noise_real = self.cfg.label_noise * ctx.uniform([1])
-        noise_fake = self.cfg.label_noise * ctx.uniform([1])
-        with tf.GradientTape() as tape:
-            fake = gen([z, labels], training=True)
-            d_real = disc([real, labels], training=True)
-            d_fake = disc([fake, labels], training=True)
-            d_loss = ctx.mean(bce(ones - noise_real, d_real) + bce(noise_fake, d_fake))
-        grads = tape.gradient(d_loss, disc.trainable_variables)
-        self.optimizers["discriminator"].apply_gradients(zip(grads, disc.trainable_variables, strict=True))
-
-        # Generator: make the discriminator accept (fake, requested label).
-        z = ctx.normal([self.cfg.latent_dim])
-        with tf.GradientTape() as tape:
-            g_loss = ctx.mean(bce(ones, disc([gen([z, labels], training=True), labels], training=True)))
-        grads = tape.gradient(g_loss, gen.trainable_variables)
-        self.optimizers["generator"].apply_gradients(zip(grads, gen.trainable_variables, strict=True))
-        return {"d_loss": d_loss, "g_loss": g_loss}
+        return adversarial_step(self, batch["image"], labels, ctx)
 
     def _labels(self, n: int, labels) -> np.ndarray:
         k = self.spec.num_classes
@@ -279,6 +285,18 @@ class ConditionalGAN(GenerativeModel):
         labels = self._labels(n, labels)
         z = np.random.default_rng(seed).standard_normal((n, self.cfg.latent_dim)).astype(np.float32)
         return self.decode(z, labels)
+
+    def evaluate(
+        self, data_uri: str, manifest, eval_cfg, details: dict | None = None
+    ) -> dict[str, float | str]:
+        """The image metrics plus how often the feature classifier recognises the requested class."""
+        from genlab.evaluate.image_quality import score
+
+        scored = score(self, data_uri, manifest, eval_cfg)
+        if details is not None:  # requested vs recognised classes
+            names, matrix = self.confusion(scored.samples, scored.extractor)
+            details["confusion_matrix"] = {"categories": names, "matrix": matrix}
+        return {**scored.metrics, **self.sample_metrics(scored.samples, scored.extractor)}
 
     def sample_metrics(self, samples: np.ndarray, extractor) -> dict[str, float]:
         """The feature classifier's accuracy on samples drawn with labels=None, overall and per class."""
@@ -328,21 +346,6 @@ class ConditionalGAN(GenerativeModel):
 # --- WGAN-GP (Gulrajani et al. 2017) ------------------------------------------------------------
 
 
-def build_critic(cfg: WGANGPConfig, shape: tuple[int, ...]) -> keras.Model:
-    """DCGAN's discriminator without dropout or sigmoid, and no batch norm (it would couple the
-    examples and break the per-example gradient penalty)."""
-    image = keras.Input(shape, name="image")
-    x = layers.Conv2D(cfg.width * 2, 4, strides=2, padding="same")(image)  # (h/2, w/2, 2w)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/4, w/4, 4w)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(cfg.width * 4, 4, strides=2, padding="same")(x)  # (h/8, w/8, 4w)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Flatten()(x)
-    score = layers.Dense(1, dtype="float32")(x)  # (1,) an unbounded score (float32 under mixed precision)
-    return keras.Model(image, score, name="critic")
-
-
 def gradient_penalty(critic, real, fake, eps, weight: float):
     """Per-example lambda * (||grad_x f(x_hat)||_2 - 1)^2 at x_hat = eps * real + (1 - eps) * fake.
 
@@ -385,12 +388,11 @@ class WGANGP(UnconditionalGAN):
 
     def __init__(self, cfg: WGANGPConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
-        if spec.shape[0] % 4 or spec.shape[1] % 4:
-            raise ConfigError(f"data.image_size: wgan_gp needs a multiple of 4, got {spec.shape[0]}")
+        check_multiple_of_4(spec.shape, "wgan_gp's generator")
         check_critic_batches("wgan_gp", cfg, train_cfg)
         self.networks = {
             "generator": build_generator(cfg, spec.shape),
-            "critic": build_critic(cfg, spec.shape),
+            "critic": build_discriminator(spec.shape, cfg.width, name="critic"),
         }
         lr = train_cfg.learning_rate
         self.optimizers = {

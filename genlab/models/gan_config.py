@@ -4,13 +4,16 @@ without importing TensorFlow (``genlab run`` fails fast). The networks are in ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class DCGANConfig:
     family: str = "dcgan"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     latent_dim: int = 64
     width: int = 32  # filters of the generator's last block; earlier blocks double it
     dropout: float = 0.2  # before the discriminator's classifier
@@ -21,9 +24,7 @@ class DCGANConfig:
     )
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", latent_dim=1, width=1)
+        check_min(self, "model", latent_dim=1, width=1)
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,14 @@ class CGANConfig(DCGANConfig):
     embed_dim: int = 16  # the label embedding concatenated to z
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
         super().__post_init__()
-        _check_min(self, "model", embed_dim=1)
+        check_min(self, "model", embed_dim=1)
 
 
 @dataclass(frozen=True)
 class WGANGPConfig:
     family: str = "wgan_gp"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     latent_dim: int = 64
     width: int = 32  # as DCGAN: filters of the generator's last block
     critic_steps: int = 5  # n_critic: critic updates per generator update (paper: 5)
@@ -52,9 +52,7 @@ class WGANGPConfig:
     batchnorm: bool = True  # in the generator only, as in the paper; the critic has none
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", latent_dim=1, width=1, critic_steps=1)
+        check_min(self, "model", latent_dim=1, width=1, critic_steps=1)
         if self.gp_weight < 0:
             raise ConfigError(f"model.gp_weight: expected a number >= 0, got {self.gp_weight}")
         for name in ("beta_1", "beta_2"):

@@ -115,7 +115,7 @@ class MuseGAN(WGANGP):
     """WGAN-GP training (inherited) with MuseGAN's networks; samples are binarised piano rolls."""
 
     family = "musegan"
-    output_kind = "music"
+    fid_curve = False  # piano rolls: no image feature space
     serving_output = "note_probabilities"  # (n, bars, steps, pitches, tracks), before binarising
 
     def __init__(self, cfg: MuseGANConfig, spec: DataSpec, train_cfg):
@@ -148,10 +148,21 @@ class MuseGAN(WGANGP):
             return np.random.default_rng(seed + 1).random(p.shape) < p
         return p > self.cfg.threshold
 
-    def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
+    def evaluate(self, data_uri: str, manifest, eval_cfg, details: dict | None = None) -> dict[str, float]:
+        """MuseGAN's statistics of generated phrases next to held-out ones (genlab.evaluate.music_metrics)."""
+        from genlab import data
+        from genlab.evaluate.music_metrics import evaluate_music
+
+        test_x, _ = data.load_arrays(data_uri, "test", manifest=manifest)
+        return evaluate_music(self, data_uri, manifest, test_x, eval_cfg)
+
+    def report(self, out_dir: str, exp, data_uri: str) -> tuple[list, list[tuple[str, str]]]:
         from genlab.generate.music import music_sections
 
-        return music_sections(self, out_dir, exp, data_uri)
+        return [], music_sections(self, out_dir, exp, data_uri)
+
+    def summary_samples(self, n: int, seed: int) -> None:
+        return None  # piano rolls, not images: the report plays them
 
 
 def build(cfg, spec: DataSpec, train_cfg) -> GenerativeModel:

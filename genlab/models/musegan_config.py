@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 
@@ -22,9 +23,7 @@ class MuseGANConfig:
     sample_phrases: int = 4  # phrases drawn in the report and written as MIDI files
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", z_dim=1, width=1, critic_steps=1, sample_phrases=1)
+        check_min(self, "model", z_dim=1, width=1, critic_steps=1, sample_phrases=1)
         if self.gp_weight < 0:
             raise ConfigError(f"model.gp_weight: expected a number >= 0, got {self.gp_weight}")
         for name in ("beta_1", "beta_2"):

@@ -98,6 +98,11 @@ class Pix2Pix(TranslationModel):
             self.optimizers[name].apply_gradients(zip(grads, variables, strict=True))
         return {"d_loss": d_loss, "g_loss": g_loss, "g_adv": ctx.mean(adv), "l1": ctx.mean(l1)}
 
+    def translation_metrics(self, d, eval_cfg) -> dict[str, float]:
+        from genlab.evaluate.translation import paired_metrics
+
+        return paired_metrics(self, d, eval_cfg)
+
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
         from genlab.evaluate.translation import triplet_section
 

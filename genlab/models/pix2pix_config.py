@@ -4,7 +4,9 @@ TensorFlow. The networks are in ``pix2pix.py``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 # data.dataset values of each kind (genlab.data.paired / genlab.data.unpaired)
@@ -23,6 +25,7 @@ def check_dataset(exp, allowed: set[str]) -> None:
 @dataclass(frozen=True)
 class Pix2PixConfig:
     family: str = "pix2pix"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     width: int = 64  # filters of the first encoder layer (paper: 64); deeper layers double, up to 8x
     patch_layers: int = 3  # the PatchGAN's stride-2 layers: 3 -> 70 x 70 patches (paper, 256 x 256)
     disc_width: int = 64
@@ -32,9 +35,7 @@ class Pix2PixConfig:
     direction: str = "AtoB"  # AtoB: translate the left/first image into the right/second; BtoA: reverse
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", width=1, patch_layers=1, disc_width=1)
+        check_min(self, "model", width=1, patch_layers=1, disc_width=1)
         if self.l1_weight < 0:
             raise ConfigError(f"model.l1_weight: expected a number >= 0, got {self.l1_weight}")
         if not 0.0 <= self.dropout < 1.0:

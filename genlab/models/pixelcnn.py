@@ -5,22 +5,31 @@ An autoregressive model of quantised pixels in raster order: p(x) = prod_t p(x_t
 convolutions keep it causal: the first layer (type A) hides the centre pixel and everything after it,
 later layers (type B) may see the centre, because their centre holds features of earlier pixels only.
 A stack of residual blocks (1x1 -> masked kxk -> 1x1, plus the skip) feeds 1x1 layers and a
-categorical distribution over ``levels`` values per subpixel. The channels of one pixel are
-predicted independently given the earlier pixels (the papers' R -> G -> B masks are not used;
-Fashion-MNIST has one channel anyway).
+categorical distribution over ``levels`` values per subpixel.
+
+Colour (van den Oord et al. 2016, "Pixel Recurrent Neural Networks", section 3.4): the subpixels of
+one pixel are predicted in order R -> G -> B, p(x_t) = p(R | x_<t) p(G | x_<t, R) p(B | x_<t, R, G).
+Every layer's features are split into one group per colour (feature k of n belongs to colour
+k * colours // n), and at the centre pixel a type-A mask lets group c see only input groups < c, a
+type-B mask groups <= c; above and left of the centre every group sees every group. With colour the
+1x1 layers are masked (type B) too, or they would mix the groups. With one channel every mask is the
+greyscale one and the 1x1 layers are plain convolutions.
 
 Pixels are quantised to ``levels`` values (4 as in Foster, up to 256). Test metrics: the NLL in nats
-per image and bits/dim = NLL / (pixels * ln 2). With fewer than 256 levels these are bits per
-*quantised* dim: not comparable with the 8-bit numbers in papers.
+per image and bits/dim = NLL / (subpixels * ln 2), subpixels = h * w * channels. With 256 levels
+these are the units papers use (PixelCNN: 3.14 bits/dim on the CIFAR-10 test set); with fewer they
+are bits per *quantised* dim, not comparable with the 8-bit numbers in papers.
 
-Sampling is sequential, one pixel per step. ``sample_naive`` runs the whole network on the whole
-canvas at every step (the textbook loop). ``sample_fast`` caches activations (Ramachandran et al.,
-"Fast Generation for Convolutional Autoregressive Models", 2017): in a causal stack, every layer's
-output at pixel t depends only on pixels before t, so at step t each layer computes its output at t
-alone, from the cached outputs of the layer below in its (masked) kernel window. Only the inputs of
-kxk layers need a cache; a step costs O(1) instead of O(pixels). Both samplers draw one uniform
-number per subpixel from the seed up front, invert the same categorical CDF in the same order, and
-compute in float64, so they return the same samples (checked with ``np.array_equal`` in the tests).
+Sampling is sequential, one subpixel per step (raster order, R -> G -> B within a pixel).
+``sample_naive`` runs the whole network on the whole canvas at every step (the textbook loop).
+``sample_fast`` caches activations (Ramachandran et al., "Fast Generation for Convolutional
+Autoregressive Models", 2017): in a causal stack, every layer's output at pixel t depends only on
+pixels before t (and on t's earlier colours), so at step t each layer computes its output at t
+alone, from the cached outputs of the layer below in its (masked) kernel window; with colour it
+does so once per subpixel, overwriting t's cache entries. Only the inputs of kxk layers need a
+cache; a step costs O(1) instead of O(pixels). Both samplers draw one uniform number per subpixel
+from the seed up front, invert the same categorical CDF in the same order, and compute in float64,
+so they return the same samples (checked with ``np.array_equal`` in the tests).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from keras import layers
 
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel, StepContext
+from genlab.models.image import ImageModel
 from genlab.models.pixelcnn_config import CONFIGS, PixelCNNConfig  # noqa: F401 (re-exported)
 
 # --- quantisation ----------------------------------------------------------------------------
@@ -53,14 +63,24 @@ def level_to_unit(q, levels: int, dtype=tf.float32):
 # --- networks --------------------------------------------------------------------------------
 
 
-def causal_mask(kernel: int, mask_type: str) -> np.ndarray:
-    """(k, k, 1, 1) mask: 1 above the centre row and left of the centre; the centre only for type B."""
+def colour_groups(n: int, colours: int) -> np.ndarray:
+    """The colour each of ``n`` features belongs to: feature k -> k * colours // n (contiguous runs,
+    so the logits' ``channels * levels`` features map to colour k // levels, as they are reshaped)."""
+    return np.arange(n) * colours // n
+
+
+def causal_mask(
+    kernel: int, mask_type: str, in_features: int = 1, out_features: int = 1, colours: int = 1
+) -> np.ndarray:
+    """(k, k, in, out) mask: 1 above the centre row and left of the centre; at the centre, output
+    colour group c sees input groups < c (type A) or <= c (type B). One colour: the centre only for B."""
     c = kernel // 2
-    mask = np.zeros((kernel, kernel, 1, 1), np.float32)
+    mask = np.zeros((kernel, kernel, in_features, out_features), np.float32)
     mask[:c] = 1.0
     mask[c, :c] = 1.0
-    if mask_type == "B":
-        mask[c, c] = 1.0
+    g_in = colour_groups(in_features, colours)[:, None]
+    g_out = colour_groups(out_features, colours)[None, :]
+    mask[c, c] = (g_in < g_out) if mask_type == "A" else (g_in <= g_out)
     return mask
 
 
@@ -68,13 +88,15 @@ def causal_mask(kernel: int, mask_type: str) -> np.ndarray:
 class MaskedConv2D(layers.Layer):
     """A 'same'-padded convolution whose kernel is multiplied by a causal mask on every call."""
 
-    def __init__(self, filters: int, kernel_size: int, mask_type: str, activation=None, **kwargs):
+    def __init__(
+        self, filters: int, kernel_size: int, mask_type: str, activation=None, colours: int = 1, **kwargs
+    ):
         super().__init__(**kwargs)
         if mask_type not in ("A", "B"):
             raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
         self.filters, self.kernel_size, self.mask_type = filters, kernel_size, mask_type
+        self.colours = colours
         self.activation = keras.activations.get(activation)
-        self.mask = causal_mask(kernel_size, mask_type)
 
     def get_config(self):  # what a .keras file needs to rebuild the layer
         return {
@@ -83,6 +105,7 @@ class MaskedConv2D(layers.Layer):
             "kernel_size": self.kernel_size,
             "mask_type": self.mask_type,
             "activation": keras.activations.serialize(self.activation),
+            "colours": self.colours,
         }
 
     def build(self, input_shape):
@@ -91,6 +114,7 @@ class MaskedConv2D(layers.Layer):
             name="kernel", shape=(k, k, input_shape[-1], self.filters), initializer="glorot_uniform"
         )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+        self.mask = causal_mask(k, self.mask_type, input_shape[-1], self.filters, self.colours)
 
     def masked_kernel(self):
         return self.kernel * self.mask
@@ -100,25 +124,30 @@ class MaskedConv2D(layers.Layer):
         return self.activation(y)
 
 
-def residual_block(x, cfg: PixelCNNConfig, k: int):
+def pointwise(filters: int, name: str, colours: int, activation="relu"):
+    """A 1x1 convolution; with colour a type-B masked one, so it keeps the colour groups apart."""
+    if colours == 1:
+        return layers.Conv2D(filters, 1, activation=activation, name=name)
+    return MaskedConv2D(filters, 1, "B", activation=activation, colours=colours, name=name)
+
+
+def residual_block(x, cfg: PixelCNNConfig, k: int, colours: int):
     half = cfg.filters // 2
-    h = layers.Conv2D(half, 1, activation="relu", name=f"block{k}_in")(x)  # (h, w, f/2)
-    h = MaskedConv2D(half, cfg.kernel, "B", activation="relu", name=f"block{k}_masked")(h)  # (h, w, f/2)
-    h = layers.Conv2D(cfg.filters, 1, activation="relu", name=f"block{k}_out")(h)  # (h, w, f)
+    h = pointwise(half, f"block{k}_in", colours)(x)  # (h, w, f/2)
+    h = MaskedConv2D(half, cfg.kernel, "B", "relu", colours, name=f"block{k}_masked")(h)  # (h, w, f/2)
+    h = pointwise(cfg.filters, f"block{k}_out", colours)(h)  # (h, w, f)
     return layers.Add(name=f"block{k}_add")([x, h])  # (h, w, f)
 
 
 def build_pixelcnn(cfg: PixelCNNConfig, shape: tuple[int, ...]) -> keras.Model:
     h, w, c = shape
     image = keras.Input(shape, name="image")  # (h, w, c) levels scaled to [0, 1]
-    x = MaskedConv2D(cfg.filters, cfg.first_kernel, "A", activation="relu", name="masked_a")(
-        image
-    )  # (h, w, f)
+    x = MaskedConv2D(cfg.filters, cfg.first_kernel, "A", "relu", c, name="masked_a")(image)  # (h, w, f)
     for k in range(cfg.residual_blocks):
-        x = residual_block(x, cfg, k)  # (h, w, f)
+        x = residual_block(x, cfg, k, c)  # (h, w, f)
     for k in range(cfg.head_layers):
-        x = layers.Conv2D(cfg.filters, 1, activation="relu", name=f"head{k}")(x)  # (h, w, f)
-    x = layers.Conv2D(c * cfg.levels, 1, name="logits")(x)  # (h, w, c * levels)
+        x = pointwise(cfg.filters, f"head{k}", c)(x)  # (h, w, f)
+    x = pointwise(c * cfg.levels, "logits", c, activation=None)(x)  # (h, w, c * levels), colour-major
     logits = layers.Reshape((h, w, c, cfg.levels))(x)  # (h, w, c, levels)
     return keras.Model(image, logits, name="pixelcnn")
 
@@ -168,19 +197,19 @@ def inverse_cdf(logits, u, temperature: float):
     return tf.minimum(q, tf.shape(logits)[-1] - 1)  # u beyond a CDF that rounds below 1
 
 
-def _write(canvas, i, j, value):
-    """canvas[:, i, j, :] = value (n, c), for a loop-carried (n, h, w, c) tensor."""
-    n, c = value.shape
-    return tf.tensor_scatter_nd_update(
-        canvas, tf.stack([tf.range(n), tf.fill([n], i), tf.fill([n], j)], 1), value
-    )
+def _write(canvas, i, j, ch, value):
+    """canvas[:, i, j, ch] = value (n,), for a loop-carried (n, h, w, c) tensor."""
+    n = value.shape[0]
+    index = tf.stack([tf.range(n), tf.fill([n], i), tf.fill([n], j), tf.fill([n], ch)], 1)
+    return tf.tensor_scatter_nd_update(canvas, index, value)
 
 
 def naive_sampler(cfg: PixelCNNConfig):
-    """The textbook loop: at each pixel, recompute the whole network on the whole canvas.
+    """The textbook loop: at each subpixel, recompute the whole network on the whole canvas.
 
     Returns ``run(params, u, temperature)``: u (n, h, w, c) float64 uniforms, consumed in raster
-    order -> int32 levels (n, h, w, c). Build it once and call it many times (it traces per shape).
+    order, R -> G -> B within a pixel -> int32 levels (n, h, w, c). Build it once and call it many
+    times (it traces per shape).
     """
 
     @tf.function
@@ -188,15 +217,15 @@ def naive_sampler(cfg: PixelCNNConfig):
         n, h, w, c = u.shape
 
         def body(t, canvas, out):
-            i, j = t // w, t % w
-            logits = forward_full(canvas, params, cfg)[:, i, j]  # (n, c, levels)
-            q = inverse_cdf(logits, u[:, i, j], temperature)  # (n, c)
-            canvas = _write(canvas, i, j, level_to_unit(q, cfg.levels, tf.float64))
-            return t + 1, canvas, _write(out, i, j, q)
+            i, j, ch = t // (w * c), t // c % w, t % c
+            logits = forward_full(canvas, params, cfg)[:, i, j, ch]  # (n, levels)
+            q = inverse_cdf(logits, u[:, i, j, ch], temperature)  # (n,)
+            canvas = _write(canvas, i, j, ch, level_to_unit(q, cfg.levels, tf.float64))
+            return t + 1, canvas, _write(out, i, j, ch, q)
 
         canvas = tf.zeros([n, h, w, c], tf.float64)
         out = tf.zeros([n, h, w, c], tf.int32)
-        _, _, out = tf.while_loop(lambda t, *_: t < h * w, body, [tf.constant(0), canvas, out])
+        _, _, out = tf.while_loop(lambda t, *_: t < h * w * c, body, [tf.constant(0), canvas, out])
         return out
 
     return lambda params, u, temperature=1.0: run(
@@ -205,12 +234,15 @@ def naive_sampler(cfg: PixelCNNConfig):
 
 
 def fast_sampler(cfg: PixelCNNConfig):
-    """Cached sampling: at each pixel every layer computes its output at that pixel only.
+    """Cached sampling: at each subpixel every layer computes its output at that pixel only.
 
     Caches: the canvas (input of the type-A layer) and each block's 1x1 output (input of its
     masked kxk layer), zero-padded like a 'same' convolution. The residual stream, the 1x1 layers
-    and the logits are pointwise, so they need no cache. Same inputs, order and uniforms as
-    ``naive_sampler``; same signature. Compiled with XLA, which updates the caches in place.
+    and the logits are pointwise, so they need no cache. With colour the pixel is computed once per
+    subpixel and its cache entries overwritten; after its last colour they hold the final values,
+    since no feature sees the last colour at its own pixel (type A stops at the colours before it).
+    Same inputs, order and uniforms as ``naive_sampler``; same signature. Compiled with XLA, which
+    updates the caches in place.
     """
     pa, pb = cfg.first_kernel // 2, cfg.kernel // 2
     half = cfg.filters // 2
@@ -235,7 +267,7 @@ def fast_sampler(cfg: PixelCNNConfig):
         w_logits, b_logits = params["logits"][0][0, 0], params["logits"][1]
 
         def body(t, canvas, caches, out):
-            i, j = t // w, t % w
+            i, j, ch = t // (w * c), t // c % w, t % c
             # tf.slice with static sizes: XLA mis-compiled x[i:i+k] with a dynamic end here
             window = tf.slice(canvas, [0, i, j, 0], [n, pa + 1, 2 * pa + 1, c])  # (n, pa+1, ka, c)
             x = tf.nn.relu(tf.einsum("nabc,abcd->nd", window, k_a) + b_a)  # (n, f)
@@ -251,15 +283,15 @@ def fast_sampler(cfg: PixelCNNConfig):
                 new_caches.append(cache)
             for wh, bh in heads:
                 x = tf.nn.relu(x @ wh + bh)  # (n, f)
-            logits = tf.reshape(x @ w_logits + b_logits, [n, c, cfg.levels])  # (n, c, levels)
-            q = inverse_cdf(logits, u[:, i, j], temperature)  # (n, c)
-            canvas = _write(canvas, i + pa, j + pa, level_to_unit(q, cfg.levels, tf.float64))
-            return t + 1, canvas, new_caches, _write(out, i, j, q)
+            logits = tf.reshape(x @ w_logits + b_logits, [n, c, cfg.levels])[:, ch]  # (n, levels)
+            q = inverse_cdf(logits, u[:, i, j, ch], temperature)  # (n,)
+            canvas = _write(canvas, i + pa, j + pa, ch, level_to_unit(q, cfg.levels, tf.float64))
+            return t + 1, canvas, new_caches, _write(out, i, j, ch, q)
 
         canvas = tf.zeros([n, h + pa, w + 2 * pa, c], tf.float64)  # padded top, left and right
         caches = [tf.zeros([h + pb, w + 2 * pb, n, half], tf.float64) for _ in blocks]
         out = tf.zeros([n, h, w, c], tf.int32)
-        *_, out = tf.while_loop(lambda t, *_: t < h * w, body, [tf.constant(0), canvas, caches, out])
+        *_, out = tf.while_loop(lambda t, *_: t < h * w * c, body, [tf.constant(0), canvas, caches, out])
         return out
 
     return lambda params, u, temperature=1.0: run(
@@ -275,7 +307,7 @@ def sampling_uniforms(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
 # --- the model -------------------------------------------------------------------------------
 
 
-class PixelCNN(GenerativeModel):
+class PixelCNN(ImageModel):
     family = "pixelcnn"
     sampling_networks = ("pixelcnn",)  # no serving signature: sampling is the cached loop below
 
@@ -284,6 +316,13 @@ class PixelCNN(GenerativeModel):
         if spec.binarize and cfg.levels != 2:
             raise ConfigError(
                 f"model.levels: data.binarize gives 2 levels per pixel, got levels {cfg.levels}"
+            )
+        colours = spec.shape[-1]
+        if colours > 1 and cfg.filters // 2 < colours:
+            raise ConfigError(
+                f"model.filters: expected at least {2 * colours} for {colours}-channel images (the "
+                f"residual blocks' filters // 2 features are split into one group per channel), "
+                f"got {cfg.filters}"
             )
         self.networks = {"pixelcnn": build_pixelcnn(cfg, spec.shape)}
         self.optimizers = {"pixelcnn": keras.optimizers.Adam(train_cfg.learning_rate)}
@@ -342,7 +381,7 @@ class PixelCNN(GenerativeModel):
             for i in range(0, len(images), 500)
         ]
         nll = float(np.concatenate(nlls).mean())
-        # bits per (quantised) dim: with fewer than 256 levels not comparable with 8-bit papers
+        # bits per subpixel; with 256 levels the papers' bits/dim, with fewer per *quantised* dim
         return {"nll": nll, "bits_per_dim": nll / (self.dims() * math.log(2))}
 
     def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 
@@ -20,9 +21,7 @@ class PixelCNNConfig:
     sample_batch: int = 500  # images sampled at once (memory bound, not a result)
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(
+        check_min(
             self,
             "model",
             levels=2,

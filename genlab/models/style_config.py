@@ -1,10 +1,14 @@
-"""The style families' (style_transfer, deepdream) config dataclasses: validated when a config is loaded,
-without importing TensorFlow (``genlab run`` fails fast). The networks are in ``style.py``."""
+"""The image-optimisation families' (style_transfer, deepdream) config dataclasses: validated when a
+config is loaded, without importing TensorFlow (``genlab run`` fails fast). The models are in
+``style_transfer.py`` and ``deepdream.py`` (``model_module``), their feature network in
+``feature_network.py``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 
@@ -18,6 +22,8 @@ def _check_image_size(cfg, section: str = "model"):
 @dataclass(frozen=True)
 class StyleTransferConfig:
     family: str = "style_transfer"
+    model_module: ClassVar[str] = "style_transfer"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     weights_file: str = ""  # Keras VGG19 weights without the top (.h5); "" = train the small convnet
     width: int = 32  # the small convnet's first block; later blocks have 2x and 4x (unused with weights)
     content_layer: str = ""  # "" = conv3 (small convnet) / block5_conv2 (VGG19)
@@ -34,9 +40,7 @@ class StyleTransferConfig:
     style_class: int = 8  # Fashion-MNIST: bag
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", width=1, iterations=1, content_class=0, style_class=0)
+        check_min(self, "model", width=1, iterations=1, content_class=0, style_class=0)
         _check_image_size(self)
         for key in ("content_weight", "style_weight", "tv_weight"):
             if getattr(self, key) < 0:
@@ -53,6 +57,8 @@ class StyleTransferConfig:
 @dataclass(frozen=True)
 class DeepDreamConfig:
     family: str = "deepdream"
+    model_module: ClassVar[str] = "deepdream"
+    mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
     weights_file: str = ""  # Keras InceptionV3 weights without the top (.h5); "" = train the small convnet
     width: int = 32
     dream_layers: tuple[str, ...] = ()  # () = conv2, conv3 (small convnet) / mixed4..mixed7 (InceptionV3)
@@ -67,9 +73,7 @@ class DeepDreamConfig:
     detail_reinjection: bool = True
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
-        _check_min(self, "model", width=1, iterations=1, octaves=1, num_images=1)
+        check_min(self, "model", width=1, iterations=1, octaves=1, num_images=1)
         _check_image_size(self)
         if self.step_size <= 0:
             raise ConfigError(f"model.step_size: expected a number > 0, got {self.step_size}")

@@ -144,7 +144,6 @@ def token_nll(targets, logits):
 class CharLanguageModel(GenerativeModel):
     """Shared training, sampling and metrics; subclasses choose the network."""
 
-    output_kind = "text"
     builder = None  # (cfg, vocab_size) -> keras.Model
     sampling_networks = ("lm",)
 
@@ -273,6 +272,15 @@ class CharLanguageModel(GenerativeModel):
             total += float(nll.sum()) * (chunk.shape[1] - 1)
             count += nll.size * (chunk.shape[1] - 1)
         return total / count
+
+    def evaluate(self, data_uri: str, manifest, eval_cfg, details: dict | None = None) -> dict[str, float]:
+        """The language model's loss on the validation token windows (genlab.data.text), not images."""
+        from genlab.data.text import load_tokens
+
+        return self.likelihood_metrics(load_tokens(data_uri, "validation", manifest=manifest), eval_cfg)
+
+    def report(self, out_dir: str, exp, data_uri: str) -> tuple[list, list[tuple[str, str]]]:
+        return [], self.report_sections(out_dir, exp, data_uri)
 
     def likelihood_metrics(self, tokens: np.ndarray, eval_cfg) -> dict[str, float]:
         loss = self.validation_loss(tokens)

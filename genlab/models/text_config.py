@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genlab.config_checks import check_min
 from genlab.errors import ConfigError
 
 
 def _check_sampling(cfg):
-    from genlab.config import _check_min
-
-    _check_min(cfg, "model", seq_len=2, embed_dim=1, layers=1, top_k=1, sample_chars=1, prompt_chars=1)
+    check_min(cfg, "model", seq_len=2, embed_dim=1, layers=1, top_k=1, sample_chars=1, prompt_chars=1)
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,8 @@ class CharLSTMConfig:
     prompt_chars: int = 40  # prompt taken from the validation text
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
         _check_sampling(self)
-        _check_min(self, "model", units=1)
+        check_min(self, "model", units=1)
 
 
 @dataclass(frozen=True)
@@ -45,10 +42,8 @@ class TransformerConfig:
     prompt_chars: int = 40
 
     def __post_init__(self):
-        from genlab.config import _check_min
-
         _check_sampling(self)
-        _check_min(self, "model", num_heads=1, ff_dim=1)
+        check_min(self, "model", num_heads=1, ff_dim=1)
         if self.embed_dim % self.num_heads:
             raise ConfigError(
                 f"model.embed_dim: {self.embed_dim} must be a multiple of model.num_heads ({self.num_heads})"

@@ -1,24 +1,35 @@
 """What pix2pix and CycleGAN share: image-to-image models trained on records that hold an A image's
 channels followed by a B image's (``genlab.data.paired`` / ``genlab.data.unpaired``).
 
-They translate images instead of sampling from noise (``output_kind = "translation"``): evaluation
-and the report come from the family (``dataset_metrics``, ``report_sections``), and
+They translate images instead of sampling from noise: evaluation reads both domains of the prepared
+dataset (genlab.evaluate.translation; each family adds its own ``translation_metrics``), and
 ``genlab translate`` applies a trained generator to the user's own images.
 """
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 import tensorflow as tf
 
 from genlab.errors import ConfigError
-from genlab.models.base import DataSpec, GenerativeModel, from_unit, to_unit
+from genlab.models.base import DataSpec, GenerativeModel
 
 SPEC_FILE = "translation.json"  # the input shape, so `genlab translate` needs no prepared dataset
 
 
+def to_unit(x):
+    """[-1, 1] (the generators' tanh range) -> [0, 1] (images everywhere else)."""
+    return (x + 1.0) / 2.0
+
+
+def from_unit(x):
+    """[0, 1] -> [-1, 1]."""
+    return x * 2.0 - 1.0
+
+
 class TranslationModel(GenerativeModel):
-    output_kind = "translation"
     generators = ("generator", "generator")  # the networks translating A -> B and B -> A
 
     def __init__(self, cfg, spec: DataSpec, train_cfg):
@@ -63,7 +74,18 @@ class TranslationModel(GenerativeModel):
         super().save(directory)
         io.write_json(f"{directory}/{SPEC_FILE}", {"shape": list(self.spec.shape)})
 
-    def dataset_metrics(self, data_uri: str, manifest, eval_cfg) -> dict[str, float]:
-        from genlab.evaluate.translation import translation_metrics
+    def evaluate(self, data_uri: str, manifest, eval_cfg, details: dict | None = None) -> dict[str, float]:
+        from genlab.evaluate.translation import load_domains
 
-        return translation_metrics(self, data_uri, manifest, eval_cfg)
+        d = load_domains(data_uri, manifest, eval_cfg)
+        return {"domain_accuracy": d.domain_accuracy(), **self.translation_metrics(d, eval_cfg)}
+
+    @abc.abstractmethod
+    def translation_metrics(self, d, eval_cfg) -> dict[str, float]:
+        """The family's own numbers from ``genlab.evaluate.translation.Domains``."""
+
+    def report(self, out_dir: str, exp, data_uri: str) -> tuple[list, list[tuple[str, str]]]:
+        return [], self.report_sections(out_dir, exp, data_uri)
+
+    def report_sections(self, out_dir: str, exp, data_uri: str) -> list[tuple[str, str]]:
+        return []

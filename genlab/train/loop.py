@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -22,6 +23,7 @@ import tensorflow as tf
 
 from genlab import data, export, io, models
 from genlab.errors import TrainingError
+from genlab.log import log
 from genlab.models.base import StepContext
 from genlab.train import summaries
 from genlab.train.checkpoints import resume_checkpoint
@@ -47,10 +49,6 @@ def total_steps(exp, train_count: int) -> int:
     if exp.train.steps:
         return exp.train.steps
     return max(1, math.ceil(exp.train.epochs * train_count / exp.train.batch_size))
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def train(exp, data_uri: str, model_uri: str) -> TrainResult:
@@ -87,7 +85,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         log(f"resumed from {latest} at step {int(step.numpy())}")  # every worker: they must agree
     resumed_from = int(step.numpy())
     curve = None
-    if exp.train.fid_samples and model.output_kind == "image":
+    if exp.train.fid_samples and model.fid_curve:
         if role.is_chief:  # the pinned extractor may train here, once per dataset (evaluate reuses it)
             curve = FidCurve(exp, data_uri, manifest, model_uri, resumed_from, log)
             keras.mixed_precision.set_global_policy(policy)
@@ -177,6 +175,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
                         tf.summary.scalar("fid_curve", value)
 
     if role.is_chief:
+        model.after_training(data_uri, manifest)  # outside strategy.scope: no collectives, chief only
         _save_model(model, exp, manifest, model_uri, int(step.numpy()), history, time.time() - t_start)
     else:
         shutil.rmtree(own_dir, ignore_errors=True)
@@ -234,6 +233,7 @@ def _save_model(
     staging = tempfile.mkdtemp(prefix="genlab-model-")
     try:
         model.save(staging)
+        files = sorted(f for f in os.listdir(staging) if os.path.isfile(os.path.join(staging, f)))
         export.save_portable(model, staging)  # .keras files and the SavedModel (genlab.load, serving)
         if io.exists(io.join(model_uri, export.SERVING_DIR)):  # no files of an earlier export linger
             tf.io.gfile.rmtree(io.join(model_uri, export.SERVING_DIR))
@@ -249,6 +249,7 @@ def _save_model(
             "steps": steps,
             "dataset_checksum": manifest.checksum,
             "networks": sorted(model.networks),
+            "files": files,  # what model.save wrote: load_model hands them all back to model.load
             "spec": export.spec_to_json(model.spec),  # rebuilds the networks without the dataset
             "train_seconds": round(seconds, 1),  # wall time of the (last) training process, export included
         },
@@ -274,8 +275,9 @@ def load_model(model_uri: str, data_uri: str | None = None):
     model = models.build(exp, spec)
     local = tempfile.mkdtemp(prefix="genlab-load-")
     try:
-        for name in meta["networks"]:
-            tf.io.gfile.copy(io.join(model_uri, f"{name}.weights.h5"), io.join(local, f"{name}.weights.h5"))
+        # Models saved before model.json listed their files had weights files only.
+        for name in meta.get("files") or [f"{n}.weights.h5" for n in meta["networks"]]:
+            tf.io.gfile.copy(io.join(model_uri, name), io.join(local, name))
         model.load(local)
     finally:
         shutil.rmtree(local, ignore_errors=True)

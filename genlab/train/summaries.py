@@ -31,9 +31,10 @@ def write_hparams(writer, exp) -> None:
 
 def sample_grid(model, seed: int) -> np.ndarray | None:
     """One (1, H*GRID, W*GRID, C) image of GRID x GRID samples; None for models without samples."""
-    if model.output_kind != "image":  # text, style transfer and DeepDream report their own outputs
+    images = model.summary_samples(GRID * GRID, seed)
+    if images is None:  # e.g. text and music families report their own outputs
         return None
-    images = np.clip(np.asarray(model.sample(GRID * GRID, seed=seed)), 0.0, 1.0)
+    images = np.clip(np.asarray(images), 0.0, 1.0)
     n, h, w, c = images.shape
     grid = images.reshape(GRID, GRID, h, w, c).transpose(0, 2, 1, 3, 4).reshape(GRID * h, GRID * w, c)
     return grid[None]

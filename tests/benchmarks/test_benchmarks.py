@@ -32,8 +32,32 @@ def test_throughput_default_presets_cover_families():
     from benchmarks import throughput
 
     chosen = throughput.presets_for_run()
-    assert chosen["dcgan"] == "dcgan_fashion_mnist"
-    assert set(chosen) <= set(throughput.FAMILY_PRESETS)
+    assert chosen["dcgan"] == "dcgan_fashion_mnist" and chosen["vae"] == "vae_fashion_mnist"
+    assert chosen["vae_iaf"] == "vae_iaf_fashion_mnist"
+
+
+def test_every_registered_family_has_a_benchmark_row():
+    """No family is silently left out: each has a preset whose model.family it is, or a stated reason."""
+    from benchmarks import families, quality
+    from genlab import config, models
+
+    chosen = families.presets()
+    assert set(models.names()) <= set(chosen) | set(families.WITHOUT_PRESET)
+    for family in models.names():
+        if family in chosen:
+            assert config.load(chosen[family]).model.family == family
+    assert quality.SIZES["full"][0] is None  # the full quality run takes the same rows
+
+
+def test_a_family_without_a_preset_fails_loudly(monkeypatch):
+    from benchmarks import families
+
+    options = {**families.by_family(), "newgan": []}
+    monkeypatch.setattr(families, "by_family", lambda: options)
+    with pytest.raises(RuntimeError, match="no preset in pipelines/configs for model.family newgan"):
+        families.presets()
+    monkeypatch.setattr(families, "WITHOUT_PRESET", {"newgan": "measured elsewhere"})
+    assert "newgan" not in families.presets()
 
 
 @pytest.mark.slow
@@ -192,6 +216,6 @@ def test_throughput_merge_replaces_only_the_remeasured_families():
     }
     new = {"families": [{"label": "vae_iaf", "speedup": 0.9}], "skipped": [], "variants": ["new"]}
     merged = throughput.merge(old, new)
-    assert [r["label"] for r in merged["families"]] == ["dcgan", "vae", "vae_iaf"]  # FAMILY_PRESETS order
+    assert [r["label"] for r in merged["families"]] == ["dcgan", "vae", "vae_iaf"]  # families.presets() order
     assert merged["skipped"] == [] and merged["variants"] == ["new"]
     assert throughput.presets_for_run(["vae_iaf_fashion_mnist"]) == {"vae_iaf": "vae_iaf_fashion_mnist"}

@@ -6,6 +6,7 @@ import pytest
 
 from components import evaluate_model, generate_samples, prepare_data, resolve_config, train_model
 from genlab import config, steps
+from tests.conftest import imports_after
 
 
 def exp_json(idx_folder, **train):
@@ -181,3 +182,44 @@ def test_all_four_adapters_with_fake_artifact_paths(idx_folder, tmp_path):
     assert "fid" in html and "real-data floor" in html
     assert "| fid |" in md.read_text()
     assert json.dumps(out)  # metadata is JSON-serialisable for kfp
+
+
+def test_genlab_train_is_the_train_steps_training(monkeypatch):
+    """`genlab train` runs steps.train, the train step's own launch, with the CLI's overrides."""
+    from genlab import cli, launch
+
+    runs = []
+
+    class Recorder:
+        def __init__(self, kind, **options):
+            self.kind, self.options = kind, options
+
+        def run(self, job):
+            runs.append((self.kind, self.options, job))
+
+    monkeypatch.setattr(launch, "get_launcher", Recorder)
+    argv = [
+        "train",
+        "dcgan_tiny",
+        "--workers",
+        "2",
+        "--set",
+        "train.max_restarts=1",
+        "--data",
+        "d",
+        "--model",
+        "m",
+    ]
+    assert cli.main(argv) == 0
+    [(kind, options, job)] = runs
+    assert (kind, options) == ("local", {"max_restarts": 1})
+    assert (job.name, job.workers, job.data_uri, job.model_uri) == ("dcgan_tiny", 2, "d", "m")
+    assert config.from_json(job.config_json).train.workers == 2
+
+
+def test_the_cli_and_launchers_start_training_without_tensorflow():
+    """`genlab train`'s parent process only launches the workers: it loads no TensorFlow."""
+    loaded, _, stderr = imports_after(
+        "from genlab import cli, steps\nimport genlab.launch.local, genlab.launch.tfjob"
+    )
+    assert loaded == [], stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import keras
@@ -54,7 +55,7 @@ def conv_params(k: int, c_in: int, c_out: int) -> int:
 def test_dcgan_networks_have_the_expected_shapes_and_parameter_counts():
     keras.utils.set_random_seed(0)
     cfg = gan.DCGANConfig(latent_dim=16, width=8, batchnorm=False)
-    g, d = gan.build_generator(cfg, (28, 28, 1)), gan.build_discriminator(cfg, (28, 28, 1))
+    g, d = gan.build_generator(cfg, (28, 28, 1)), gan.build_discriminator((28, 28, 1), cfg.width, cfg.dropout)
     assert g.output_shape == (None, 28, 28, 1)
     assert d.output_shape == (None, 1)
     s = 7  # 28 / 4
@@ -84,7 +85,7 @@ def test_cgan_networks_add_the_label_embedding_to_dcgan():
     g, d = model.networks["generator"], model.networks["discriminator"]
     base = gan.DCGANConfig(latent_dim=8 + 4, width=4)
     assert g.count_params() == gan.build_generator(base, (28, 28, 1)).count_params() + 10 * 4
-    assert d.count_params() == gan.build_discriminator(base, (28, 28, 1 + 10)).count_params()  # one-hot maps
+    assert d.count_params() == gan.build_discriminator((28, 28, 1 + 10), 4).count_params()  # one-hot maps
     assert g.output_shape == (None, 28, 28, 1) and d.output_shape == (None, 1)
     assert model.has_labels and model.latent_dim() == 8
 
@@ -169,6 +170,16 @@ def test_cgan_discriminator_loss_falls_on_a_few_batches():
     losses = [step(batch)["d_loss"] for _ in range(20)]
     assert np.isfinite(losses).all()
     assert np.mean(losses[-3:]) < losses[0] - 0.3, losses
+
+
+@pytest.mark.parametrize("family", ["dcgan", "cgan", "wgan_gp"])
+def test_image_sides_must_divide_by_4(family):
+    cfg = gan.CONFIGS[family]()
+    for shape, got in [((30, 30, 1), "got 30"), ((28, 30, 1), "got 28x30")]:
+        with pytest.raises(
+            ConfigError, match=f"data.image_size: expected a multiple of 4 for {family}.*{got}"
+        ):
+            gan.build(cfg, dataclasses.replace(SPEC, shape=shape), TrainConfig(batch_size=40))
 
 
 def test_cgan_needs_labels():

@@ -9,7 +9,8 @@ import tensorflow as tf
 from genlab.config import TrainConfig
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec
-from genlab.models.vae import VAE, AutoregressiveNN, VAEConfig, build_flow, made_masks
+from genlab.models.iaf import AutoregressiveNN, IAFStep, build_flow, made_masks
+from genlab.models.vae import VAE, VAEConfig
 
 
 def _randomize(layer, seed: int, scale: float = 0.5):
@@ -79,6 +80,37 @@ def test_flow_log_det_matches_numerical_jacobian(steps):
         minus = flow([tf.constant(z0_64 - dz, tf.float32), h])[0].numpy()
         fd[:, :, j] = (plus - minus) / (2 * eps)
     np.testing.assert_allclose(np.linalg.slogdet(fd)[1], log_det.numpy(), atol=5e-3)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_step_jacobian_is_triangular_with_diagonal_sigma_and_log_det_sum_log_sigma(reverse):
+    """One step: dz'/dz is lower-triangular in the step's input order (after the optional reversal),
+    its diagonal is sigma = sigmoid(s), and the step's log-det is sum_i log sigma_i."""
+    d, context = 5, 3
+    step = IAFStep(d, hidden=16, reverse=reverse)
+    rng = np.random.default_rng(4)
+    z = tf.constant(rng.normal(size=(4, d)), tf.float32)
+    h = tf.constant(rng.normal(size=(4, context)), tf.float32)
+    step(z, h)
+    _randomize(step, seed=6)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        z_next, log_det = step(z, h)
+    jac = tape.batch_jacobian(z_next, z).numpy()  # (b, out, in)
+    if reverse:  # the step sees flip(z): undo it on the input axis
+        jac = jac[:, :, ::-1]
+    assert np.all(jac[:, np.triu_indices(d, 1)[0], np.triu_indices(d, 1)[1]] == 0.0)
+    _, s = step.made(tf.reverse(z, [-1]) if reverse else z, h)
+    sigma = tf.sigmoid(s).numpy()
+    np.testing.assert_allclose(np.diagonal(jac, axis1=1, axis2=2), sigma, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(log_det.numpy(), np.log(sigma).sum(axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_flow_reverses_the_order_between_steps():
+    cfg = VAEConfig(latent_dim=4, flow_steps=3, flow_hidden=8, context_dim=2)
+    flow = build_flow(cfg)
+    steps = [layer for layer in flow.layers if isinstance(layer, IAFStep)]
+    assert [step.reverse for step in steps] == [False, True, True]  # each step flips its input
 
 
 def test_reversal_between_steps_mixes_all_dimensions():

@@ -11,6 +11,7 @@ from genlab.models.base import DataSpec, StepContext
 from genlab.models.cyclegan import HistoryPool, cycle_losses, pool_step
 from genlab.models.patchgan import build_patchgan, receptive_field
 from genlab.models.pix2pix import build_unet
+from genlab.models.translation import from_unit, to_unit
 
 PAIRS = DataSpec(shape=(16, 16, 2))
 
@@ -201,6 +202,10 @@ def test_translation_families_refuse_other_data_and_sizes():
         models.build(exp({"family": "pix2pix", "patch_layers": 1}, "paired"), DataSpec(shape=(24, 24, 2)))
     with pytest.raises(ConfigError, match="model.patch_layers"):
         models.build(exp({"family": "cyclegan", "patch_layers": 3}, "unpaired"), DataSpec(shape=(12, 12, 6)))
+    with pytest.raises(
+        ConfigError, match="data.image_size: expected a multiple of 4 for cyclegan's generators"
+    ):
+        models.build(exp({"family": "cyclegan", "patch_layers": 1}, "unpaired"), DataSpec(shape=(10, 10, 6)))
     with pytest.raises(ConfigError, match="model.direction"):
         exp({"family": "pix2pix", "direction": "up"}, "paired")
     model = models.build(
@@ -235,3 +240,9 @@ def test_cli_headline_shows_each_metrics_floor(capsys):
     out = capsys.readouterr().out
     assert "fid_ab=0.28 (real-data floor 0.009)" in out and "cycle_l1_a=0.035\n" in out
     assert "fid_ab_floor" not in out
+
+
+def test_unit_range_conversions_are_inverse():
+    x = np.array([-1.0, 0.0, 0.5, 1.0])
+    np.testing.assert_allclose(to_unit(x), [0.0, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(from_unit(to_unit(x)), x)

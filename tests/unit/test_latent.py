@@ -20,7 +20,8 @@ from genlab.generate.latent import (
     shifted_latents,
 )
 from genlab.models import build
-from genlab.models.base import DataSpec, GenerativeModel
+from genlab.models.base import DataSpec
+from genlab.models.image import ImageModel
 
 NAMES = FASHION_MNIST.class_names
 
@@ -103,7 +104,7 @@ def test_vae_section_uses_real_encoded_images(prepared, tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "features").is_dir()  # the extractor was cached where told
 
 
-class LookupGenerator(GenerativeModel):
+class LookupGenerator(ImageModel):
     """A stand-in GAN: z[0] picks one of some real images sorted by label, so each class is a band of z[0]."""
 
     family = "lookup"

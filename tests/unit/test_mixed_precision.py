@@ -65,3 +65,19 @@ def test_unsupported_configs_refuse_when_loaded():
         config.load("vae_iaf_fashion_mnist", {"train": {"mixed_precision": True}})
     with pytest.raises(ConfigError, match="not supported for model.family 'char_lstm'"):
         config.load("char_lstm_fortunes", {"train": {"mixed_precision": True}})
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"family": "style_transfer", "width": 8, "iterations": 2, "style_class": 1},
+        {"family": "deepdream", "width": 8, "iterations": 2, "octaves": 1, "num_images": 2},
+    ],
+)
+def test_image_optimisation_runs_in_float32_after_bfloat16_training(bfloat16_policy, model):
+    """The optimisation runs at the end of training, in the training process, under its policy."""
+    m = models.build(exp(model), DataSpec(shape=(28, 28, 1), num_classes=10))
+    images = np.random.default_rng(0).random((4, 28, 28, 1)).astype(np.float32)
+    result = m.optimise(images, np.array([0, 1, 2, 3]))
+    assert result.metrics and all(np.isfinite(v) for v in result.metrics.values())
+    assert all(p.dtype == np.float32 for p in result.pictures.values())

@@ -158,6 +158,7 @@ def test_find_model_names_what_it_found(tmp_path):
     "model, spec",
     [
         ({"family": "pixelcnn", "filters": 8, "residual_blocks": 1}, {"shape": (8, 8, 1)}),
+        ({"family": "pixelcnn", "filters": 8, "residual_blocks": 1}, {"shape": (6, 6, 3)}),
         (
             {"family": "transformer", "seq_len": 12, "embed_dim": 16, "num_heads": 2, "ff_dim": 32},
             {"shape": (13,), "vocab": tuple("\n abc")},
@@ -167,7 +168,7 @@ def test_find_model_names_what_it_found(tmp_path):
             {"shape": (28, 28, 1), "binarize": True},
         ),
     ],
-    ids=["pixelcnn", "transformer", "vae_iaf"],
+    ids=["pixelcnn", "pixelcnn_colour", "transformer", "vae_iaf"],
 )
 def test_custom_layers_survive_a_keras_file(model, spec, tmp_path):
     """Networks with genlab's own layers (masked convolutions, position embeddings) reload with

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from genlab.models.base import StepContext, from_unit, to_unit
+from genlab.models.base import StepContext
 
 
 def as_replica(monkeypatch, rid: int, n: int) -> None:
@@ -79,12 +79,6 @@ def test_mean_divides_by_the_global_batch_not_the_replicas():
     ctx = StepContext(8, tf.constant(0), seed=0)
     assert float(ctx.mean(tf.constant([1.0, 2.0, 3.0, 4.0]))) == pytest.approx(10.0 / 8)
     assert ctx.global_batch_size == 8 and ctx.seed == 0 and ctx.step.dtype == tf.int64
-
-
-def test_unit_range_conversions_are_inverse():
-    x = np.array([-1.0, 0.0, 0.5, 1.0])
-    np.testing.assert_allclose(to_unit(x), [0.0, 0.5, 0.75, 1.0])
-    np.testing.assert_allclose(from_unit(to_unit(x)), x)
 
 
 def test_noise_comes_in_the_dtype_asked_for():

@@ -1,4 +1,5 @@
-"""Neural style transfer and DeepDream (genlab.models.style): losses, ascent, weights files, config."""
+"""Neural style transfer and DeepDream (genlab.models.style_transfer, deepdream, feature_network): losses,
+ascent, the optimisation run once and read back, weights files, config."""
 
 import dataclasses
 
@@ -10,18 +11,11 @@ import tensorflow as tf
 from PIL import Image
 
 from genlab import config
-from genlab.errors import ConfigError
-from genlab.models.base import DataSpec, StepContext
-from genlab.models.style import (
-    DeepDream,
-    DeepDreamConfig,
-    StyleTransfer,
-    StyleTransferConfig,
-    gram_matrix,
-    load_image,
-    octave_shapes,
-    total_variation,
-)
+from genlab.errors import ConfigError, DataError
+from genlab.models.base import DataSpec, GenerativeModel, StepContext
+from genlab.models.deepdream import DeepDream, DeepDreamConfig, octave_shapes
+from genlab.models.image_inputs import load_image
+from genlab.models.style_transfer import StyleTransfer, StyleTransferConfig, gram_matrix, total_variation
 
 SPEC = DataSpec(shape=(28, 28, 1), num_classes=10)
 TRAIN = config.TrainConfig(learning_rate=0.003)
@@ -125,22 +119,11 @@ def test_dream_over_octaves_raises_the_objective():
 def test_dream_metrics_from_test_images():
     model = dream_model(iterations=3, octaves=2, num_images=3)
     images, labels = garments(4), np.array([0, 1, 2, 1])
-    metrics = model.labelled_metrics(images, labels, config.EvaluateConfig(num_samples=10))
-    assert set(metrics) == {
-        "dream_objective_initial",
-        "dream_objective_final",
-        "dream_gain",
-        "feature_accuracy",
-    }
-    assert metrics["dream_gain"] > 1.0
-    assert 0.0 <= metrics["feature_accuracy"] <= 1.0
-
-
-def test_deepdream_sample_is_seeded():
-    model = dream_model(iterations=2, octaves=1)
-    a, b = model.sample(2, seed=3), model.sample(2, seed=3)
-    assert a.shape == (2, 28, 28, 1)
-    np.testing.assert_array_equal(a, b)
+    result = model.optimise(images, labels)
+    assert set(result.metrics) == {"dream_objective_initial", "dream_objective_final", "dream_gain"}
+    assert result.metrics["dream_gain"] > 1.0
+    assert result.pictures["inputs"].shape == (3, 28, 28, 1)  # the first test image of classes 0, 1, 2
+    assert [len(v) for v in result.record["objectives"]] == [4, 4]  # per octave: steps 0..3
 
 
 # --- training the fallback feature network ----------------------------------------------------
@@ -166,10 +149,50 @@ def test_transfer_metrics_pick_different_classes():
     content, style, where = model.pair(images, labels)
     np.testing.assert_array_equal(content, images[1])
     assert "test image 1" in where and ("test image 2" in where or "test image 3" in where)
-    metrics = model.labelled_metrics(images, labels, config.EvaluateConfig(num_samples=10))
-    for key in ("content_loss", "style_loss", "total_loss", "loss_reduction", "feature_accuracy"):
+    metrics = model.optimise(images, labels).metrics
+    for key in ("content_loss", "style_loss", "total_loss", "loss_reduction"):
         assert np.isfinite(metrics[key])
     assert metrics["loss_reduction"] < 1.0
+
+
+@pytest.mark.parametrize("family", ["style_transfer", "deepdream"])
+def test_the_optimisation_runs_once_and_evaluate_and_report_read_it_back(tmp_path, monkeypatch, family):
+    """after_training optimises; save keeps the result; a reloaded model evaluates and reports from it
+    without optimising again (the optimisation used to run in evaluate and again in generate)."""
+    from genlab import data
+
+    images, labels = garments(4), np.array([0, 1, 2, 3])
+    monkeypatch.setattr(data, "load_arrays", lambda *a, **k: (images, labels))
+    make = style_model if family == "style_transfer" else dream_model
+    small = (
+        {"iterations": 4, "style_class": 2}
+        if family == "style_transfer"
+        else {"iterations": 2, "octaves": 2, "num_images": 2}
+    )
+    model = make(**small)
+    model.after_training("data", manifest=None)
+    (tmp_path / "model").mkdir()
+    model.save(str(tmp_path / "model"))
+    again = make(**small)
+    with pytest.raises(DataError, match="no optimisation.json"):  # weights alone: no result to read
+        again.evaluate("data", None, config.EvaluateConfig())
+    again.load(str(tmp_path / "model"))
+    for name in ("stylize", "dream", "optimise"):  # nothing may optimise again
+        monkeypatch.setattr(type(again), name, lambda *a, **k: pytest.fail("optimised again"), raising=False)
+    metrics = again.evaluate("data", None, config.EvaluateConfig(num_samples=10))
+    assert {k: v for k, v in metrics.items() if k != "feature_accuracy"} == model.result.metrics
+    assert 0.0 <= metrics["feature_accuracy"] <= 1.0
+    exp = config.experiment_from_dict({"model": {"family": family}})
+    pictures, sections = again.report(str(tmp_path / "out"), exp, "data")
+    assert pictures == [] and len(sections) >= 2
+    assert all('src="data:image/png;base64,' in html for _, html in sections)
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    expected = (
+        ["deepdream.png", "deepdream_objective.png"]
+        if family == "deepdream"
+        else ["style_transfer.png", "style_transfer_losses.png", "style_transfer_progress.png"]
+    )
+    assert written == expected
 
 
 # --- weights files, user images, config errors ------------------------------------------------
@@ -276,6 +299,6 @@ def test_config_errors():
     assert dataclasses.asdict(exp.model)["octaves"] == 2
 
 
-def test_style_transfer_has_no_sampler():
-    with pytest.raises(ConfigError, match="style_transfer"):
-        style_model().sample(1, seed=0)
+def test_image_optimisation_families_are_not_samplers():
+    for model in (style_model(), dream_model()):
+        assert not isinstance(model, GenerativeModel) and not hasattr(model, "sample")

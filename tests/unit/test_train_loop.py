@@ -39,6 +39,8 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_fashion, tmp_path, cap
     history = json.loads((model_dir / "history.json").read_text())
     assert [h["step"] for h in history] == [2, 4, 6, 8, 10]
 
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert meta["files"] == ["decoder.weights.h5", "encoder.weights.h5"]  # what model.save wrote
     _, model = load_model(str(model_dir), str(tiny_fashion))
     samples = model.sample(4, seed=0)
     assert samples.shape == (4, 28, 28, 1) and np.isfinite(samples).all()

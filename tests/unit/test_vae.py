@@ -1,5 +1,6 @@
 """The VAE family: presets, network shapes, a loss that falls, ELBO <= importance-sampled log p(x),
-metrics, and save/load, for the MLP and conv networks with and without inverse autoregressive flow."""
+metrics, and save/load, for the MLP and conv networks with and without inverse autoregressive flow,
+with each likelihood, on grey and colour images."""
 
 import math
 
@@ -10,11 +11,20 @@ import tensorflow as tf
 
 from genlab import config, data
 from genlab.config import EvaluateConfig, TrainConfig
+from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, StepContext
 from genlab.models.vae import VAE, VAEConfig, gaussian_log_prob, kl_to_standard_normal
 
 SPEC = DataSpec((28, 28, 1), num_classes=10, binarize=True)
-PRESETS = ["vae_fashion_mnist", "vae_mlp_fashion_mnist", "vae_iaf_fashion_mnist", "vae_iaf_mnist"]
+GREY_8BIT = DataSpec((28, 28, 1), num_classes=10)
+PRESETS = {  # preset -> the DataSpec its data gives
+    "vae_fashion_mnist": SPEC,
+    "vae_mlp_fashion_mnist": SPEC,
+    "vae_iaf_fashion_mnist": SPEC,
+    "vae_iaf_mnist": SPEC,
+    "vae_iaf_fashion_mnist_8bit": GREY_8BIT,
+    "vae_iaf_cifar10": DataSpec((32, 32, 3), num_classes=10),
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +60,44 @@ def binarized(images: np.ndarray, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).random(images.shape) < images).astype(np.float32)
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", sorted(PRESETS))
 def test_presets_load_and_build(name):
     exp = config.load(name)
-    assert exp.model.family == "vae" and exp.data.binarize and exp.description
-    model = VAE(exp.model, SPEC, exp.train)
-    x = np.zeros((2, 28, 28, 1), np.float32)
+    spec = PRESETS[name]
+    assert exp.model.family == "vae" and exp.description
+    assert exp.data.binarize == (exp.model.likelihood == "bernoulli")
+    assert exp.data.image_size == spec.shape[0]
+    model = VAE(exp.model, spec, exp.train)
+    x = np.zeros((2, *spec.shape), np.float32)
     assert model.encode(x).shape == (2, exp.model.latent_dim)
-    assert model.sample(3, seed=0).shape == (3, 28, 28, 1)
+    assert model.sample(3, seed=0).shape == (3, *spec.shape)
     assert ("flow" in model.networks) == (exp.model.flow_steps > 0)
+
+
+def test_8bit_likelihoods_refuse_binarized_data():
+    with pytest.raises(ConfigError, match="data.binarize: model.likelihood discretized_logistic"):
+        config.load("vae_iaf_fashion_mnist", {"model": {"likelihood": "discretized_logistic"}})
+    exp = config.load("vae_iaf_fashion_mnist_8bit", {"model": {"likelihood": "categorical256"}})
+    assert exp.model.likelihood == "categorical256"
+
+
+@pytest.mark.parametrize(
+    "likelihood,channels", [("bernoulli", 3), ("discretized_logistic", 6), ("categorical256", 768)]
+)
+def test_colour_conv_vae_shapes(likelihood, channels):
+    keras.utils.set_random_seed(0)
+    cfg = VAEConfig(width=4, latent_dim=3, flow_steps=2, flow_hidden=8, context_dim=4, likelihood=likelihood)
+    model = VAE(cfg, DataSpec((32, 32, 3)), TrainConfig())
+    assert model.networks["decoder"].output.shape[1:] == (32, 32, channels)
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32) / 255.0
+    assert model.encode(x).shape == (2, 3)
+    samples = model.sample(2, seed=0)
+    assert samples.shape == (2, 32, 32, 3) and samples.min() >= 0.0 and samples.max() <= 1.0
+    loss = model.negative_elbo(x, np.zeros((2, 3), np.float32), training=False).numpy()
+    assert loss.shape == (2,) and np.all(np.isfinite(loss)) and np.all(loss > 0)
+    serve, _ = model.serving_function()  # the exported SavedModel draws the same pictures
+    z = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(serve(tf.constant(z))["image"].numpy(), model.decode(z), atol=1e-6)
 
 
 def test_default_preset_is_the_plain_conv_vae():
@@ -108,6 +147,18 @@ def test_loss_falls(fashion, cfg):
     losses = train(model, fashion[0], steps=40)
     assert all(math.isfinite(v) for v in losses)
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 60  # nats per image
+
+
+@pytest.mark.parametrize("likelihood", ["discretized_logistic", "categorical256"])
+def test_loss_falls_on_8bit_pixels(fashion, likelihood):
+    keras.utils.set_random_seed(0)
+    cfg = VAEConfig(width=8, latent_dim=8, flow_steps=1, flow_hidden=16, context_dim=8, likelihood=likelihood)
+    model = VAE(cfg, GREY_8BIT, TrainConfig(learning_rate=2e-3))
+    losses = train(model, fashion[0], steps=30)
+    assert all(math.isfinite(v) for v in losses)
+    start, end = np.mean(losses[:3]), np.mean(losses[-3:])
+    assert end < 784 * 8 * math.log(2)  # better than uniform over the 256 grey levels
+    assert end < start - 300  # nats per image
 
 
 @pytest.fixture(scope="module")
