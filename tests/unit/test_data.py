@@ -174,6 +174,7 @@ def test_a_label_one_past_the_last_class_is_refused(idx_folder, tmp_path):
 @pytest.mark.parametrize(
     "dataset, module, function",
     [
+        ("cifar10", "cifar10", "prepare_cifar10"),
         ("text", "text", "prepare_text"),
         ("images", "folder", "prepare_folder"),
         ("music", "music", "prepare_music"),
@@ -201,7 +202,7 @@ def test_an_unknown_dataset_lists_every_known_one():
     from genlab.errors import ConfigError
 
     expected = (
-        "data.dataset: unknown dataset 'cifar'; expected one of: edges2fashion, fashion_mnist, "
+        "data.dataset: unknown dataset 'cifar'; expected one of: cifar10, edges2fashion, fashion_mnist, "
         "horse2zebra, images, mnist, music, paired, sneakers2boots, text, unpaired"
     )
     with pytest.raises(ConfigError) as e:
