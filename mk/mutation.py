@@ -55,7 +55,7 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "train/loop": (
         "genlab/train/loop.py",
         ["*x_total_steps__*", "*x_weights_fingerprint__*", "*x__nonfinite_weight__*", "*x__kept__*"]
-        + ["*x__load_history__*", "*x_log__*"],
+        + ["*x__load_history__*"],
         ["tests/unit/test_loop_helpers.py"],
     ),
     "train/checkpoints": (
