@@ -298,3 +298,36 @@ def test_every_line_the_launcher_prints_is_flushed_at_once(fake, tmp_path):
     text = "".join(c for c in out.calls if c)
     assert "[launcher] starting 1 worker(s)" in text and "[worker-0] worker 0 done" in text
     assert out.calls.count(None) == text.count("\n") == 4  # one flush per line: launcher 1, worker 3
+
+
+def test_the_failure_message_whole_after_two_attempts(fake, tmp_path):
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_FAIL_INDEX": "0"}
+    launcher = LocalLauncher(
+        python=str(fake), env=env, stream=io.StringIO(), max_restarts=1, restart_delay_s=0
+    )
+    with pytest.raises(LaunchError) as e:
+        launcher.run(job(1))
+    tail = "\n".join(f"  {line}" for line in [f"line {k}" for k in range(11, 30)] + ["the error, on stderr"])
+    expected = f"worker 0 of job 't' failed with exit code 3 after 2 attempts (max_restarts=1). Its last log lines:\n{tail}"
+    assert str(e.value) == expected
+
+
+def test_an_interrupted_launcher_stops_its_workers(fake, tmp_path, monkeypatch):
+    import genlab.launch.local as local
+
+    real_sleep = time.sleep
+    calls = []
+
+    def interrupt(seconds):  # the first poll of a running job: Ctrl-C (time.sleep is global: once only)
+        calls.append(seconds)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    monkeypatch.setattr(local.time, "sleep", interrupt)
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_SLEEP": "60"}
+    launcher = LocalLauncher(python=str(fake), env=env, stream=io.StringIO())
+    with pytest.raises(KeyboardInterrupt):
+        launcher.run(job(2))
+    for p in launcher._procs:
+        assert p.returncode is not None  # stopped and reaped, not left running
