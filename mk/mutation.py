@@ -235,6 +235,13 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ),
     (
         "launch/local",
+        "xǁLocalLauncherǁrun",
+        'failure = ""',
+        "the first value of failure is never read: the loop runs at least once (max_restarts >= 0) "
+        "and assigns it",
+    ),
+    (
+        "launch/local",
         "xǁLocalLauncherǁ_run_once",
         "(f[1] >= 0, f[0])",
         "a failed worker's exit code is never 0, so f[1] >= 0 and f[1] > 0 agree",
