@@ -26,28 +26,43 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 DOC = ROOT / "docs" / "testing.md"
+PRESETS = "pipelines/configs"  # genlab.config.PRESETS_DIR, relative to the repository root
 BEGIN, END = "<!-- mutation-table:begin -->", "<!-- mutation-table:end -->"
 
-# name -> (file to mutate, mutant-name globs (None: every function in the file), its fast tests).
+# name -> (file to mutate, mutant-name globs (None: every function in the file), its fast tests
+# and pytest options such as "-mnot slow").
 # For the model files only the losses, masks and samplers are mutated: the network builders are
 # checked by shape/parameter-count tests, and their mutants would swamp the score.
 MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "evaluate/metrics": ("genlab/evaluate/metrics.py", None, ["tests/unit/test_metrics.py"]),
+    # Writing, publishing, checking and the training stream; not the record parsers (their mutants
+    # are tf.io.FixedLenFeature arguments), the manifest's JSON helpers or load_arrays.
     "data/records": (
         "genlab/data/records.py",
-        None,
+        ["*x_write_dataset__*", "*x__write_split__*", "*x__publish__*", "*x__remove_dead_staging__*"]
+        + ["*x__alive__*", "*x_verify__*", "*x_load_manifest__*", "*x_train_input__*"],
         [
-            "tests/unit/test_data.py",
+            # Not test_data.py: it prepares IDX datasets end to end (20 s a mutant) and runs
+            # `genlab prepare` in subprocesses; test_records.py covers the same calls on toy arrays.
+            "tests/unit/test_records.py",
             "tests/reliability/test_interrupted_publish.py",
-            "tests/unit/test_resume_data.py",
         ],
     ),
-    "data/idx": ("genlab/data/idx.py", None, ["tests/unit/test_idx.py", "tests/unit/test_data.py"]),
+    "data/idx": ("genlab/data/idx.py", None, ["tests/unit/test_idx.py"]),
     "data/prepare": ("genlab/data/__init__.py", None, ["tests/unit/test_data.py"]),
+    # train(), _save_model and load_model are not mutated: every one of their ~435 mutants needs
+    # real trainings (test_train_loop.py, test_resume_data.py: a minute or more each on this machine).
     "train/loop": (
         "genlab/train/loop.py",
+        ["*x_total_steps__*", "*x_weights_fingerprint__*", "*x__nonfinite_weight__*", "*x__kept__*"]
+        + ["*x__load_history__*"],
+        ["tests/unit/test_loop_helpers.py"],
+    ),
+    "train/checkpoints": (
+        "genlab/train/checkpoints.py",
         None,
-        ["tests/unit/test_train_loop.py", "tests/unit/test_resume_data.py"],
+        # Not the two tests that train a model (minutes each): the unit tests cover the same calls.
+        ["tests/unit/test_checkpoints.py", "tests/reliability/test_corrupt_checkpoints.py", "-mnot slow"],
     ),
     "launch/local": ("genlab/launch/local.py", None, ["tests/launch/test_local_launcher.py"]),
     "models/base": (
@@ -65,6 +80,17 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ["*x_quantise__*", "*x_level_to_unit__*", "*x_causal_mask__*", "*x_inverse_cdf__*", "*sampler__*"],
         ["tests/unit/test_pixelcnn.py"],
     ),
+}
+
+# (timeout_multiplier, timeout_constant) where the default (2.5, 60 s) is too wide: the launcher's
+# poll loop hangs under many mutants (a worker's exit never seen), and each hang then cost
+# (30 s of tests + 60) x 2.5 = 4 min; its tests sleep rather than compute, so load slows them little.
+# The same for modules whose own tests take seconds and whose loops can hang (a counter that stops
+# counting in _move_aside, a read that never ends in _sha256): 3 minutes per hang otherwise.
+TIMEOUTS: dict[str, tuple[float, int]] = {
+    "launch/local": (1.5, 30),
+    "data/records": (1.5, 30),
+    "train/checkpoints": (1.5, 30),
 }
 
 # Mutants that change no behaviour, with why (the docs/testing.md table counts them apart).
@@ -103,6 +129,87 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         "rng.choice(replace=None): None is falsy, as replace=False",
     ),
     ("evaluate/metrics", "x__radii", "np.sort(d, )", "np.sort sorts along the last axis by default: axis 1"),
+    (
+        "data/idx",
+        "x_iter_idx",
+        "if (record_shape) or True else 1",
+        "np.prod(()) is 1.0: a record of no dimensions (a label) is one byte either way",
+    ),
+    ("data/idx", "x__open", "gzip.open(path, )", 'gzip.open\'s default mode is "rb"'),
+    (
+        "data/idx",
+        "x_read_header",
+        "int.from_bytes(head, )",
+        'int.from_bytes\'s default byte order is "big" (Python 3.11+)',
+    ),
+    *[
+        (
+            "data/idx",
+            "x_iter_idx",
+            change,
+            "np.prod of Python ints is int64 by default (NumPy 2, every platform): the same as dtype=np.int64",
+        )
+        for change in ("np.prod(record_shape, dtype=None)", "np.prod(record_shape, ))")
+    ],
+    *[
+        (
+            "data/idx",
+            "x_iter_idx",
+            change,
+            "the trailing-bytes check: read(None) and read(2) are non-empty exactly when read(1) is",
+        )
+        for change in ("if f.read(None):", "if f.read(2):")
+    ],
+    *[
+        (
+            "train/checkpoints",
+            "x__rewrite_state",
+            change,
+            "zip's strict defaults to False: None or no argument is the same",
+        )
+        for change in ("all_model_checkpoint_timestamps, strict=None)", "all_model_checkpoint_timestamps, ))")
+    ],
+    *[
+        (
+            "data/records",
+            "x__remove_dead_staging",
+            change,
+            "the pid is the text before the first '-': staging names are mkdtemp(prefix='<pid>-'), whose "
+            "random suffix has no '-', so every split of such a name gives the same first part",
+        )
+        for change in ('.split("-", )[0]', '.rsplit("-", 1)[0]', '.split("-", 2)[0]')
+    ],
+    (
+        "data/records",
+        "x_train_input",
+        "if input_context else 1",
+        "without an input context there is one worker, and the worker index is only used when n > 1",
+    ),
+    *[
+        (
+            "data/records",
+            "x_train_input",
+            change,
+            "parallelism and prefetching only: the map is deterministic (options.deterministic), so the "
+            "same batches in the same order",
+        )
+        for change in ("map(_to_float, num_parallel_calls=None)", "map(_to_float, )", ".prefetch(None)")
+    ],
+    (
+        "data/records",
+        "x_train_input",
+        "if n >= 1:",
+        "ds.shard(1, 0) is the whole stream: the same with n == 1",
+    ),
+    *[
+        (
+            "data/records",
+            "x_train_input",
+            change,
+            "Dataset.shuffle's reshuffle_each_iteration defaults to True (None is taken as True)",
+        )
+        for change in ("seed=seed, reshuffle_each_iteration=None)", "seed=seed, ).repeat()")
+    ],
     *[
         (
             "models/base",
@@ -125,6 +232,13 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         "-bufsize=1",
         "iterating over a pipe yields each line as it arrives whatever its buffer size (bufsize only "
         "chooses how the pipe is buffered): the same lines, in the same order",
+    ),
+    (
+        "launch/local",
+        "xǁLocalLauncherǁrun",
+        'failure = ""',
+        "the first value of failure is never read: the loop runs at least once (max_restarts >= 0) "
+        "and assigns it",
     ),
     (
         "launch/local",
@@ -171,17 +285,20 @@ def slug(name: str) -> str:
 
 def scratch(name: str, target: str, tests: list[str]) -> Path:
     """A fresh copy of the code and tests with a setup.cfg that points mutmut at one file."""
+    multiplier, constant = TIMEOUTS.get(name, (2.5, 60))
     folder = WORK / slug(name)
-    for sub in ("genlab", "tests"):
+    # The presets (pipelines/configs) too: tests load them by name, e.g. `genlab prepare dcgan_tiny`.
+    for sub in ("genlab", "tests", PRESETS):
         shutil.rmtree(folder / sub, ignore_errors=True)
         shutil.copytree(ROOT / sub, folder / sub, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", folder / "pyproject.toml")
-    existing = [t for t in tests if (ROOT / t).exists()]
+    existing = [t for t in tests if t.startswith("-") or (ROOT / t).exists()]  # "-m...": a pytest option
     (folder / "preload.txt").write_text("numpy\nscipy.linalg\ntensorflow\nkeras\n")
     (folder / "setup.cfg").write_text(
         "[mutmut]\n"
         "source_paths = genlab\n"
         f"only_mutate = {target}\n"
+        f"also_copy =\n    {PRESETS}\n"
         "pytest_add_cli_args_test_selection =\n"
         + "".join(f"    {t}\n" for t in existing)
         + "pytest_add_cli_args =\n"
@@ -192,19 +309,21 @@ def scratch(name: str, target: str, tests: list[str]) -> Path:
         "forkserver_warmup = import\n"
         "preload_modules_file = preload.txt\n"
         # Timeouts count as kills: leave room for a loaded machine (wall limit (test s + 60) x 2.5).
-        "timeout_multiplier = 2.5\n"
-        "timeout_constant = 60\n"
+        f"timeout_multiplier = {multiplier}\n"
+        f"timeout_constant = {constant}\n"
         "use_git_change_detection = false\n"
     )
     return folder
 
 
-def run_module(name: str, jobs: int, recheck: bool = False, report_only: bool = False) -> dict:
+def run_module(
+    name: str, jobs: int, recheck: bool = False, report_only: bool = False, only: list[str] | None = None
+) -> dict:
     target, globs, tests = MODULES[name]
     folder = WORK / slug(name) if report_only else scratch(name, target, tests)
     mutmut = Path(sys.executable).parent / "mutmut"
     started = time.time()
-    patterns = [module_prefix(target) + g for g in globs or []]
+    patterns = [module_prefix(target) + g for g in only or globs or []]
     # mutmut keeps earlier results in mutants/ and re-runs only the mutants it is named.
     # Timeouts are re-run too: on a loaded machine a slow start, not the mutant, can time out.
     survivors = [
@@ -317,6 +436,13 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")))
     parser.add_argument(
+        "--only",
+        action="append",
+        metavar="GLOB",
+        help="mutate only these functions (mutant-name globs such as '*x_train__*'), instead of the "
+        "module's own list: a partial run on a busy machine; the table then counts just those",
+    )
+    parser.add_argument(
         "--report", action="store_true", help="run nothing: rewrite the table from the last results"
     )
     parser.add_argument(
@@ -328,7 +454,9 @@ def main() -> None:
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         raise SystemExit(f"mutation: unknown module {unknown[0]!r}; expected one of: {', '.join(MODULES)}")
-    rows = [run_module(name, args.jobs, args.recheck, args.report) for name in args.modules or MODULES]
+    rows = [
+        run_module(name, args.jobs, args.recheck, args.report, args.only) for name in args.modules or MODULES
+    ]
     write_table(rows)
     print(f"table written to {DOC.relative_to(ROOT)}")
 

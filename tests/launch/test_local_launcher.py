@@ -261,3 +261,73 @@ def test_workers_die_with_a_killed_launcher(fake, tmp_path):
     while any(alive(pid) for pid in pids) and time.time() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in pids)
+
+
+def test_die_with_parent_asks_the_kernel_for_sigkill():
+    """Called here, in the test's own process (it normally runs between fork and exec, where no
+    test can see it): PR_GET_PDEATHSIG reads back what it set; then it is cleared again."""
+    import ctypes
+
+    from genlab.launch.local import _die_with_parent
+
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    sig = ctypes.c_int(-1)
+    try:
+        _die_with_parent()
+        assert libc.prctl(2, ctypes.byref(sig)) == 0  # PR_GET_PDEATHSIG
+    finally:
+        libc.prctl(1, 0)  # PR_SET_PDEATHSIG 0: this test process keeps no death signal
+    assert sig.value == signal.SIGKILL
+
+
+def test_every_line_the_launcher_prints_is_flushed_at_once(fake, tmp_path):
+    """Its stream is usually a pipe (kfp's log, `make demo | tee`): a line must not wait in a buffer."""
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def write(self, text):
+            self.calls.append(text)
+
+        def flush(self):
+            self.calls.append(None)
+
+    out = Recorder()
+    LocalLauncher(python=str(fake), env={"FAKE_DIR": str(tmp_path)}, stream=out).run(job(1))
+    text = "".join(c for c in out.calls if c)
+    assert "[launcher] starting 1 worker(s)" in text and "[worker-0] worker 0 done" in text
+    assert out.calls.count(None) == text.count("\n") == 4  # one flush per line: launcher 1, worker 3
+
+
+def test_the_failure_message_whole_after_two_attempts(fake, tmp_path):
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_FAIL_INDEX": "0"}
+    launcher = LocalLauncher(
+        python=str(fake), env=env, stream=io.StringIO(), max_restarts=1, restart_delay_s=0
+    )
+    with pytest.raises(LaunchError) as e:
+        launcher.run(job(1))
+    tail = "\n".join(f"  {line}" for line in [f"line {k}" for k in range(11, 30)] + ["the error, on stderr"])
+    expected = f"worker 0 of job 't' failed with exit code 3 after 2 attempts (max_restarts=1). Its last log lines:\n{tail}"
+    assert str(e.value) == expected
+
+
+def test_an_interrupted_launcher_stops_its_workers(fake, tmp_path, monkeypatch):
+    import genlab.launch.local as local
+
+    real_sleep = time.sleep
+    calls = []
+
+    def interrupt(seconds):  # the first poll of a running job: Ctrl-C (time.sleep is global: once only)
+        calls.append(seconds)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    monkeypatch.setattr(local.time, "sleep", interrupt)
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_SLEEP": "60"}
+    launcher = LocalLauncher(python=str(fake), env=env, stream=io.StringIO())
+    with pytest.raises(KeyboardInterrupt):
+        launcher.run(job(2))
+    for p in launcher._procs:
+        assert p.returncode is not None  # stopped and reaped, not left running

@@ -99,3 +99,28 @@ def test_remote_publish_interrupted_between_shards_leaves_no_manifest(raw, bucke
     monkeypatch.setattr(tf.io.gfile, "copy", real_copy)
     data.prepare(idx_exp(raw), out)  # a re-run publishes the whole dataset
     assert data.verify(out).count("test") == 20
+
+
+def test_an_unreachable_bucket_is_named_and_gets_no_manifest(raw, bucket, monkeypatch):
+    out = str(bucket / "data")
+
+    def denied(a, b, overwrite=False):
+        raise tf.errors.PermissionDeniedError(None, None, "403 denied")
+
+    monkeypatch.setattr(tf.io.gfile, "copy", denied)
+    with pytest.raises(DataError, match=rf"^{out}: cannot access it \(403 denied\)"):
+        data.prepare(idx_exp(raw), out)
+    assert not io.exists(io.join(out, records.MANIFEST))
+
+
+def test_a_remote_dataset_is_staged_in_the_local_temp_folder(raw, bucket, monkeypatch):
+    import tempfile
+
+    seen = []
+    real = records._publish
+    monkeypatch.setattr(
+        records, "_publish", lambda staging, uri, m: (seen.append(staging), real(staging, uri, m))
+    )
+    data.prepare(idx_exp(raw), str(bucket / "data"))
+    assert seen[0].parent == Path(tempfile.gettempdir())  # a bucket has no local folder to stage beside
+    assert sorted(p.name for p in bucket.iterdir()) == ["data"]

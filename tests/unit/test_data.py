@@ -121,3 +121,107 @@ def test_prepare_is_byte_identical_across_processes(idx_folder, tmp_path):
         record = next(iter(tf.data.TFRecordDataset(str(outs[0] / shard.file)))).numpy()
         canonical = tf.train.Example.FromString(record).SerializeToString(deterministic=True)
         assert record == canonical, f"{shard.file}: map entries not in key order"
+
+
+def test_resize_is_the_rounded_area_mean(idx_folder, tmp_path):
+    from genlab.data.idx import iter_idx
+
+    images = np.random.default_rng(1).integers(0, 256, (32, 28, 28), dtype=np.uint8)
+    images[:, :4], images[:, -4:] = 0, 255  # black and white blocks stay exactly 0 and 255
+    write_idx(idx_folder / "t10k-images-idx3-ubyte.gz", images)
+    out = tmp_path / "prepared"
+    manifest = data.prepare(exp_for(idx_folder, image_size=14), str(out))
+    x, _ = data.load_arrays(str(out), "test", manifest=manifest)
+    raw = np.concatenate(list(iter_idx(idx_folder / "t10k-images-idx3-ubyte.gz", 3))).astype(np.float64)
+    blocks = raw.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4))  # 28 -> 14: each pixel the mean of a 2x2 block
+    np.testing.assert_allclose(x[..., 0] * 255.0, blocks, atol=0.5 + 1e-4)  # rounded to whole levels
+    levels = x[..., 0] * 255.0
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-3)
+    assert (x[:, :2] == 0).all() and (x[:, -2:] == 1).all()
+    assert manifest.shape == (14, 14, 1)
+
+
+def test_the_manifest_names_the_dataset_and_its_source(idx_folder, tmp_path):
+    manifest = data.prepare(exp_for(idx_folder), str(tmp_path / "p"))
+    assert manifest.dataset == "fashion_mnist" and manifest.source == str(idx_folder)
+    assert manifest.class_names[0] == "T-shirt/top" and len(manifest.class_names) == 10
+
+
+def test_limits_cut_across_source_chunks(idx_folder, tmp_path, monkeypatch):
+    import functools
+
+    from genlab.data.idx import iter_idx
+
+    monkeypatch.setattr(data, "iter_idx", functools.partial(iter_idx, chunk=5))  # 64 images in chunks of 5
+    out = tmp_path / "p"
+    manifest = data.prepare(exp_for(idx_folder, max_train=12, max_test=5), str(out))
+    assert manifest.count("train") == 12 and manifest.count("test") == 5
+    x, y = data.load_arrays(str(out), "train")
+    raw = np.concatenate(list(iter_idx(idx_folder / "train-images-idx3-ubyte.gz", 3)))[:12]
+    labels = np.concatenate(list(iter_idx(idx_folder / "train-labels-idx1-ubyte.gz", 1)))[:12]
+    np.testing.assert_array_equal(np.round(x[..., 0] * 255.0), raw)
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_a_label_one_past_the_last_class_is_refused(idx_folder, tmp_path):
+    write_idx(idx_folder / "t10k-labels-idx1-ubyte.gz", np.full(32, 10, np.uint8))
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: label 10 out of range 0..9"):
+        data.prepare(exp_for(idx_folder), str(tmp_path / "p"))
+    write_idx(idx_folder / "t10k-labels-idx1-ubyte.gz", np.full(32, 9, np.uint8))  # the last class is fine
+    assert data.prepare(exp_for(idx_folder), str(tmp_path / "p")).count("test") == 32
+
+
+@pytest.mark.parametrize(
+    "dataset, module, function",
+    [
+        ("cifar10", "cifar10", "prepare_cifar10"),
+        ("text", "text", "prepare_text"),
+        ("images", "folder", "prepare_folder"),
+        ("music", "music", "prepare_music"),
+        ("edges2fashion", "paired", "prepare_edges2fashion"),
+        ("paired", "paired", "prepare_paired_folder"),
+        ("sneakers2boots", "unpaired", "prepare_sneakers2boots"),
+        ("unpaired", "unpaired", "prepare_unpaired_folder"),
+        ("horse2zebra", "unpaired", "prepare_horse2zebra"),
+    ],
+)
+def test_prepare_hands_each_family_to_its_module(monkeypatch, dataset, module, function):
+    import importlib
+    from types import SimpleNamespace
+
+    calls = []
+    target = importlib.import_module(f"genlab.data.{module}")
+    monkeypatch.setattr(target, function, lambda exp, out: calls.append((exp, out)) or "manifest")
+    exp = SimpleNamespace(data=SimpleNamespace(dataset=dataset))
+    assert data.prepare(exp, "/out") == "manifest" and calls == [(exp, "/out")]
+
+
+def test_an_unknown_dataset_lists_every_known_one():
+    from types import SimpleNamespace
+
+    from genlab.errors import ConfigError
+
+    expected = (
+        "data.dataset: unknown dataset 'cifar'; expected one of: cifar10, edges2fashion, fashion_mnist, "
+        "horse2zebra, images, mnist, music, paired, sneakers2boots, text, unpaired"
+    )
+    with pytest.raises(ConfigError) as e:
+        data.prepare(SimpleNamespace(data=SimpleNamespace(dataset="cifar")), "/out")
+    assert str(e.value) == expected
+
+
+def test_data_spec_of_an_image_dataset_and_of_text_and_music(idx_folder, tmp_path, monkeypatch):
+    import dataclasses
+
+    from genlab.data import music, text
+
+    manifest = data.prepare(exp_for(idx_folder, image_size=16), str(tmp_path / "p"))
+    exp = exp_for(idx_folder, binarize=True)
+    spec = data.data_spec(manifest, exp)
+    assert (spec.shape, spec.num_classes, spec.binarize) == ((16, 16, 1), 10, True)
+    assert spec.class_names == manifest.class_names
+    monkeypatch.setattr(text, "text_spec", lambda m, e: ("text", m, e))
+    monkeypatch.setattr(music, "music_spec", lambda m, e: ("music", m, e))
+    for kind in ("text", "music"):
+        m = dataclasses.replace(manifest, extra={"kind": kind})
+        assert data.data_spec(m, exp) == (kind, m, exp)
