@@ -25,3 +25,14 @@ def check_min(obj, section: str, **minimums) -> None:
         value = getattr(obj, name)
         if value < low:
             raise ConfigError(f"{section}.{name}: expected an integer >= {low}, got {value}")
+
+
+def check_batch_splits(train, parts: int, name: str, why: str) -> None:
+    """``train.batch_size`` splits into ``parts`` equal parts on each of ``train.workers`` workers
+    (so 1 and N workers cut the same parts); else a ConfigError saying ``why`` it must."""
+    per = parts * train.workers
+    if train.batch_size % per:
+        raise ConfigError(
+            f"train.batch_size: {why}; expected a multiple of {name} x train.workers = {per}, "
+            f"got {train.batch_size}"
+        )

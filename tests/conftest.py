@@ -1,10 +1,12 @@
 """Shared fixtures: small IDX datasets made by the tests, and a prepared tiny Fashion-MNIST;
-``imports_after``, what a fresh interpreter has loaded."""
+``loopback``, HTTP stand-ins on 127.0.0.1; ``imports_after``, what a fresh interpreter has loaded."""
 
 import ast
 import os
 import subprocess
 import sys
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 HEAVY = ("tensorflow", "keras", "kfp")
+
+
+@pytest.fixture
+def loopback():
+    """``loopback(handler_class)`` serves it on a free port of 127.0.0.1 and returns the base URL;
+    every server is shut down and its socket closed (later connections are refused) at teardown."""
+    servers = []
+
+    def start(handler) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 def imports_after(code: str, modules=HEAVY) -> tuple[list[str], str, str]:

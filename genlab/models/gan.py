@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from genlab.config_checks import check_batch_splits
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel, StepContext
 from genlab.models.gan_config import CONFIGS, CGANConfig, DCGANConfig, WGANGPConfig  # noqa: F401 (re-exported)
@@ -363,13 +364,8 @@ def gradient_penalty(critic, real, fake, eps, weight: float):
 
 def check_critic_batches(family: str, cfg, train_cfg) -> None:
     """Each worker's batch splits into ``model.critic_steps`` critic batches (WGAN-GP and MuseGAN)."""
-    per_worker = cfg.critic_steps * train_cfg.workers
-    if train_cfg.batch_size % per_worker:
-        raise ConfigError(
-            f"train.batch_size: {family} splits each worker's batch into model.critic_steps "
-            f"({cfg.critic_steps}) critic batches; expected a multiple of critic_steps x train.workers "
-            f"= {per_worker}, got {train_cfg.batch_size}"
-        )
+    why = f"{family} splits each worker's batch into model.critic_steps ({cfg.critic_steps}) critic batches"
+    check_batch_splits(train_cfg, cfg.critic_steps, "critic_steps", why)
 
 
 class WGANGP(UnconditionalGAN):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genlab.config_checks import check_min
+from genlab.config_checks import check_batch_splits, check_min
 from genlab.errors import ConfigError
 
 LOSSES = ("wgan_gp", "nonsaturating")
@@ -59,14 +59,13 @@ class ProGANConfig:
 
 def check_experiment(exp) -> None:
     """Minibatch stddev groups must not straddle workers, so 1 and N workers form the same groups."""
-    cfg, train = exp.model, exp.train
-    per = cfg.group_size * train.workers
-    if train.batch_size % per:
-        raise ConfigError(
-            f"train.batch_size: progan forms minibatch-stddev groups of model.group_size "
-            f"({cfg.group_size}) on each worker; expected a multiple of group_size x train.workers "
-            f"= {per}, got {train.batch_size}"
-        )
+    cfg = exp.model
+    check_batch_splits(
+        exp.train,
+        cfg.group_size,
+        "group_size",
+        f"progan forms minibatch-stddev groups of model.group_size ({cfg.group_size}) on each worker",
+    )
 
 
 CONFIGS = {"progan": ProGANConfig}

@@ -2,8 +2,6 @@
 server's fixtures."""
 
 import sys
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,20 +12,9 @@ if str(ROOT) not in sys.path:
 
 
 @pytest.fixture
-def serve():
-    """``serve(fake)`` starts a FakeKFP (tests/k8s/fake_kfp.py) on a free port and returns its URL."""
-    servers = []
-
-    def start(fake):
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+def serve(loopback):
+    """``serve(fake)`` starts a FakeKFP (tests/k8s/fake_kfp.py) and returns its URL."""
+    return lambda fake: loopback(fake.handler())
 
 
 @pytest.fixture(scope="module")

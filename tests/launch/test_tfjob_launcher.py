@@ -11,8 +11,7 @@ import json
 import os
 import re
 import signal
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -147,19 +146,8 @@ class FakeCluster:
 
 
 @pytest.fixture
-def serve():
-    servers = []
-
-    def start(cluster: FakeCluster) -> str:
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), cluster.handler())
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+def serve(loopback):
+    return lambda cluster: loopback(cluster.handler())
 
 
 def launcher(host: str, lines: list[str], **kw) -> TFJobLauncher:

@@ -4,7 +4,6 @@ and zip archives in the horse2zebra layout (local and https with sha256), with t
 import functools
 import hashlib
 import http.server
-import threading
 import zipfile
 
 import numpy as np
@@ -18,21 +17,15 @@ from genlab.errors import DataError
 
 
 @pytest.fixture
-def serve():
+def serve(loopback):
     """A loopback https stand-in (plain http) serving a folder's files."""
-    servers = []
 
     def start(folder):
         handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
         handler.log_message = lambda *a, **k: None
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
+        return loopback(handler)
 
-    yield start
-    for s in servers:
-        s.shutdown()
+    return start
 
 
 def exp(dataset: str, source: str = "", size: int = 8, **extra):

@@ -6,7 +6,6 @@ mirror does: 503s, bodies cut short, 404s. Backoff waits are recorded, never sle
 
 import gzip
 import http.server
-import threading
 from pathlib import Path
 
 import pytest
@@ -49,22 +48,16 @@ class Mirror(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def serve():
-    servers = []
+def serve(loopback):
+    """``serve(folder, fail=k)``: a mirror of ``folder`` whose first k requests fail; (URL, requests)."""
 
     def start(folder, fail=0, fail_code=503):
         handler = type(
             "M", (Mirror,), {"folder": Path(folder), "fail": fail, "fail_code": fail_code, "requests": []}
         )
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}", handler.requests
+        return loopback(handler), handler.requests
 
-    yield start
-    for s in servers:
-        s.shutdown()
-        s.server_close()
+    return start
 
 
 @pytest.fixture
