@@ -197,9 +197,8 @@ def _fashion_batch(n: int, size: int) -> np.ndarray:
 
 
 @pytest.mark.skipif(not FASHION.is_file(), reason=f"{FASHION} not installed (Debian dataset-fashion-mnist)")
-def test_bits_per_dim_finite_and_falling_on_a_few_batches():
-    model = tiny(shape=(16, 16, 1), lr=3e-3, filters=32)
-    x = _fashion_batch(64, 16)
+def stepper(model):
+    """A traced one-step trainer on batches of 32, counting its own steps."""
     model.build_optimizers()
     step = tf.Variable(0, dtype=tf.int64)
 
@@ -208,6 +207,14 @@ def test_bits_per_dim_finite_and_falling_on_a_few_batches():
         out = model.train_step({"image": batch}, StepContext(32, step, seed=0))
         step.assign_add(1)
         return out
+
+    return train_step
+
+
+def test_bits_per_dim_finite_and_falling_on_a_few_batches():
+    model = tiny(shape=(16, 16, 1), lr=3e-3, filters=32)
+    x = _fashion_batch(64, 16)
+    train_step = stepper(model)
 
     before = model.likelihood_metrics(x, EvaluateConfig())
     history = [float(train_step(x[k % 2 * 32 : k % 2 * 32 + 32])["bits_per_dim"]) for k in range(16)]
@@ -241,14 +248,7 @@ def test_colour_bits_per_dim_fall_on_colour_blobs():
     big = blob_images(rng.integers(0, 10, 64), rng).astype(np.float32)
     x = big.reshape(64, 8, 4, 8, 4, 3).mean(axis=(2, 4)).round() / 255.0  # area-shrunk to 8x8
     model = tiny(shape=(8, 8, 3), levels=256, lr=3e-3, filters=24)
-    model.build_optimizers()
-    step = tf.Variable(0, dtype=tf.int64)
-
-    @tf.function
-    def train_step(batch):
-        out = model.train_step({"image": batch}, StepContext(32, step, seed=0))
-        step.assign_add(1)
-        return out
+    train_step = stepper(model)
 
     before = model.likelihood_metrics(x, EvaluateConfig())["bits_per_dim"]
     history = [float(train_step(x[k % 2 * 32 : k % 2 * 32 + 32])["bits_per_dim"]) for k in range(20)]
