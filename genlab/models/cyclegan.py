@@ -20,7 +20,7 @@ from keras import layers
 
 from genlab.models.base import DataSpec, StepContext
 from genlab.models.cyclegan_config import CONFIGS, CycleGANConfig, check_experiment  # noqa: F401 (re-exported)
-from genlab.models.gan import check_multiple_of_4
+from genlab.models.image import check_multiple_of_4
 from genlab.models.patchgan import ReflectionPad, build_patchgan, check_patchgan, instance_norm
 from genlab.models.translation import TranslationModel
 

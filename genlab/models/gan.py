@@ -33,7 +33,7 @@ from genlab.config_checks import check_batch_splits
 from genlab.errors import ConfigError
 from genlab.models.base import DataSpec, GenerativeModel, StepContext
 from genlab.models.gan_config import CONFIGS, CGANConfig, DCGANConfig, WGANGPConfig  # noqa: F401 (re-exported)
-from genlab.models.image import ImageModel
+from genlab.models.image import ImageModel, check_multiple_of_4
 
 
 def generator_block(x, cfg: DCGANConfig):
@@ -58,15 +58,6 @@ def build_generator(cfg: DCGANConfig, shape: tuple[int, ...]) -> keras.Model:
     x = generator_block(x, cfg)
     x = layers.Conv2D(c, 5, padding="same", activation="sigmoid", dtype="float32")(x)  # (h, w, c) in [0, 1]
     return keras.Model(z, x, name="generator")
-
-
-def check_multiple_of_4(shape: tuple[int, ...], network: str) -> None:
-    """Generators that double the size twice from h/4 x w/4 (DCGAN's, CycleGAN's ResNet) need
-    image sides that divide by 4."""
-    h, w = shape[:2]
-    if h % 4 or w % 4:
-        got = h if h == w else f"{h}x{w}"
-        raise ConfigError(f"data.image_size: expected a multiple of 4 for {network}, got {got}")
 
 
 def build_discriminator(

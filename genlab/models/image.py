@@ -12,7 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from genlab.errors import ConfigError
 from genlab.models.base import GenerativeModel
+
+
+def check_multiple_of_4(shape: tuple[int, ...], network: str) -> None:
+    """Networks that halve (or double) the size twice, h/4 x w/4 inside (DCGAN's generator,
+    CycleGAN's ResNet, the conv VAE), need image sides that divide by 4."""
+    h, w = shape[:2]
+    if h % 4 or w % 4:
+        got = h if h == w else f"{h}x{w}"
+        raise ConfigError(f"data.image_size: expected a multiple of 4 for {network}, got {got}")
 
 
 class ImageModel(GenerativeModel):

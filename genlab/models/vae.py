@@ -34,11 +34,10 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from genlab.errors import ConfigError
 from genlab.models import likelihoods
 from genlab.models.base import DataSpec, GenerativeModel, StepContext
 from genlab.models.iaf import build_flow
-from genlab.models.image import ImageModel
+from genlab.models.image import ImageModel, check_multiple_of_4
 from genlab.models.vae_config import CONFIGS, VAEConfig, check_experiment  # noqa: F401 (re-exported)
 
 LOG_2PI = math.log(2 * math.pi)
@@ -103,11 +102,8 @@ class VAE(ImageModel):
 
     def __init__(self, cfg: VAEConfig, spec: DataSpec, train_cfg):
         super().__init__(cfg, spec, train_cfg)
-        if cfg.encoder == "conv" and (spec.shape[0] % 4 or spec.shape[1] % 4):
-            raise ConfigError(
-                f"data.image_size: the conv VAE needs height and width divisible by 4, "
-                f"got {spec.shape[0]}x{spec.shape[1]}"
-            )
+        if cfg.encoder == "conv":
+            check_multiple_of_4(spec.shape, "the conv VAE")
         self.networks = {"encoder": build_encoder(cfg, spec.shape), "decoder": build_decoder(cfg, spec.shape)}
         if cfg.flow_steps:
             self.networks["flow"] = build_flow(cfg)

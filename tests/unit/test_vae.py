@@ -117,7 +117,9 @@ def test_mlp_networks_are_the_papers():
 def test_mlp_vae_accepts_sizes_the_conv_vae_cannot():
     model = VAE(VAEConfig(encoder="mlp", hidden=8, latent_dim=2), DataSpec((10, 10, 1)), TrainConfig())
     assert model.sample(2, seed=0).shape == (2, 10, 10, 1)
-    with pytest.raises(Exception, match="data.image_size"):
+    with pytest.raises(
+        ConfigError, match="data.image_size: expected a multiple of 4 for the conv VAE, got 10"
+    ):
         VAE(VAEConfig(encoder="conv"), DataSpec((10, 10, 1)), TrainConfig())
 
 
