@@ -35,6 +35,7 @@ FAKE_WORKER = textwrap.dedent("""\
         "2026 grappler: remapper failed: x", "", "kept line",
     )
     print(f"cuda={os.environ.get('CUDA_VISIBLE_DEVICES')!r} extra={os.environ.get('FAKE_EXTRA')}", flush=True)
+    print(f"intra={os.environ.get('TF_NUM_INTRAOP_THREADS')} inter={os.environ.get('TF_NUM_INTEROP_THREADS')}", flush=True)
     once = os.environ.get("FAKE_FAIL_ONCE")  # worker 0 fails on the first attempt only
     if once and i == 0 and not os.path.exists(once):
         open(once, "w").close()
@@ -261,3 +262,22 @@ def test_workers_die_with_a_killed_launcher(fake, tmp_path):
     while any(alive(pid) for pid in pids) and time.time() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in pids)
+
+
+def test_cpu_workers_split_the_cores_and_a_users_setting_wins(fake, tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))  # an 8-core machine
+    env = {"FAKE_DIR": str(tmp_path)}
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(2))
+    assert out.getvalue().count("intra=4 inter=None") == 2  # each of 2 workers: 8 // 2 cores
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(3))
+    assert out.getvalue().count("intra=2 inter=None") == 3
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(1))
+    assert "intra=None inter=None" in out.getvalue()  # one worker keeps TensorFlow's defaults
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env={**env, "TF_NUM_INTRAOP_THREADS": "3"}, stream=out).run(job(2))
+    assert out.getvalue().count("intra=3 inter=None") == 2
