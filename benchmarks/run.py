@@ -4,6 +4,7 @@
     python -m benchmarks.run --quick         # minutes (make bench-quick)
     python -m benchmarks.run --only throughput,distributed
     python -m benchmarks.run --only throughput --presets vae_iaf_fashion_mnist
+    python -m benchmarks.run --gpu [--dry-run]  # benchmarks/gpu.sh: gpu_results.json/.md beside --out
 
 With ``--only``, the other sections keep their numbers from the existing ``results.json``; with
 ``--presets``, so do the throughput rows of the other presets (at the same scale).
@@ -115,6 +116,28 @@ def run_suite(
     return results
 
 
+def _gpu_run(folder: Path, dry_run: bool, keep_workdir: bool) -> int:
+    if dry_run:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the CPU, even on a GPU machine
+    from benchmarks import gpu
+
+    if not dry_run and gpu.device() == "CPU":
+        print(
+            "benchmarks.run --gpu: TensorFlow sees no GPU (pip install '.[gpu]'; nvidia-smi); "
+            "use --dry-run to run on the CPU",
+            file=sys.stderr,
+        )
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="genlab-bench-gpu-"))
+    try:
+        paths = gpu.write(gpu.run("tiny" if dry_run else "quick", workdir), folder)
+    finally:
+        if not keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"wrote {paths[0]}, {paths[1]}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
@@ -125,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         "--presets", default="", help="comma-separated presets: re-measure only their throughput"
     )
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="the Markdown report to write")
+    parser.add_argument(
+        "--gpu", action="store_true", help="the GPU run (benchmarks.gpu) instead of the suite"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --gpu: the same run on the CPU at the tiny scale"
+    )
     parser.add_argument("--keep-workdir", action="store_true", help="keep the prepared data and models")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -132,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--only: unknown section {unknown[0]!r}; expected one of: {', '.join(SECTIONS)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.dry_run and not args.gpu:
+        parser.error("--dry-run: only with --gpu")
+    if args.gpu:
+        return _gpu_run(Path(args.out).parent, args.dry_run, args.keep_workdir)
     scale = "tiny" if args.tiny else "quick" if args.quick else "full"
     out = Path(args.out)
     presets = [s.strip() for s in args.presets.split(",") if s.strip()]

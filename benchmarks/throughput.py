@@ -196,16 +196,21 @@ def measure(preset: str, scale: str, workdir: Path) -> dict:
     return row
 
 
-def variants(preset: str, scale: str, workdir: Path) -> list[dict]:
-    """genlab with XLA (and, on a GPU, mixed precision) on vs off, for one preset."""
+def variants(preset: str, scale: str, workdir: Path, every_combo: bool = False) -> list[dict]:
+    """genlab with XLA (and, on a GPU, mixed precision) on vs off, for one preset. ``every_combo``:
+    all four at any scale and device (the GPU run and its CPU dry run), mixed precision where the
+    preset allows it."""
     import tensorflow as tf
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
     combos = [(False, False)] if scale == "tiny" else [(False, False), (True, False)]  # tiny: no XLA compile
-    if gpu:
-        combos += [(False, True), (True, True)]
+    if gpu or every_combo:
+        combos = [(False, False), (True, False), (False, True), (True, True)]
+    mixed_ok = _with_mixed_precision(bench_experiment(preset, scale)) is not None
     rows = []
     for xla, mp in combos:
+        if mp and not mixed_ok:
+            continue
         exp = bench_experiment(preset, scale, xla=xla, mixed_precision=mp)
         data_uri = prepared(exp, workdir)
         rows.append(

@@ -51,6 +51,24 @@ def tf_config(ports: list[int], index: int) -> str:
     return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
 
 
+def cpu_share(workers: int) -> dict[str, str]:
+    """Thread settings that split this machine's cores between ``workers`` CPU workers.
+
+    Left alone, every TensorFlow process sizes its intra-op pool (the kernels' threads, oneDNN's
+    included) to all cores, so N workers on one machine run N x cores kernel threads. The inter-op
+    pool is left at TensorFlow's default: with 1 inter-op thread a worker cannot run its collectives
+    beside other ops, and 2 workers on 2 cores measured 20% slower (benchmarks/RESULTS.md, section 2).
+    One worker keeps TensorFlow's defaults.
+    """
+    if workers < 2:
+        return {}
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use (taskset, cgroups)
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return {"TF_NUM_INTRAOP_THREADS": str(max(1, cores // workers))}
+
+
 def _die_with_parent():  # runs in the child between fork and exec
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -123,6 +141,8 @@ class LocalLauncher:
                 env = {**os.environ, **self.env, "TF_CONFIG": tf_config(ports, i)}
                 if job.gpus_per_worker == 0:
                     env.setdefault("CUDA_VISIBLE_DEVICES", "")
+                    for key, value in cpu_share(job.workers).items():
+                        env.setdefault(key, value)  # a user's own thread settings win
                 p = subprocess.Popen(
                     [self.python, *worker_args(job)],
                     env=env,

@@ -65,7 +65,7 @@ def test_distributed_tiny(tmp_path):
     from benchmarks import distributed
 
     r = distributed.run("tiny", tmp_path)
-    assert r["workers_2_threads_split"] is None  # left out at the tiny size
+    assert r["workers_2_tf_threads"] is None  # left out at the tiny size
     for key in ("workers_1", "workers_2"):
         assert _finite_positive(r[key]["examples_per_s"]), key
         assert set(r[key]["final_losses"]) == {"d_loss", "g_loss"}
@@ -165,7 +165,7 @@ def test_report_renders_every_section(tmp_path):
             "cpu_count": 2,
             "workers_1": worker,
             "workers_2": worker,
-            "workers_2_threads_split": worker,
+            "workers_2_tf_threads": worker,
             "speedup_2_vs_1": 1.0,
             "step_s_1": 0.1,
             "step_s_2": 0.1,
@@ -219,3 +219,35 @@ def test_throughput_merge_replaces_only_the_remeasured_families():
     assert [r["label"] for r in merged["families"]] == ["dcgan", "vae", "vae_iaf"]  # families.presets() order
     assert merged["skipped"] == [] and merged["variants"] == ["new"]
     assert throughput.presets_for_run(["vae_iaf_fashion_mnist"]) == {"vae_iaf": "vae_iaf_fashion_mnist"}
+
+
+@pytest.mark.slow
+def test_gpu_script_dry_run_writes_the_gpu_results(tmp_path):
+    """benchmarks/gpu.sh --dry-run for real: the GPU run's code on the CPU at the tiny scale."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "GPU_VENV": str(Path(sys.executable).parents[1]), "GPU_OUT_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [str(root / "benchmarks" / "gpu.sh"), "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads((tmp_path / "gpu_results.json").read_text())
+    assert r["device"] == "CPU" and r["scale"] == "tiny"
+    combos = {(row["preset"], row["xla"], row["mixed_precision"]) for row in r["throughput"]}
+    every = {
+        (p, x, m) for p in ("dcgan_tiny", "vae_fashion_mnist") for x in (False, True) for m in (False, True)
+    }
+    assert combos == every
+    assert all(_finite_positive(row["genlab_examples_per_s"]) for row in r["throughput"])
+    q = r["time_to_quality"]
+    assert [p["step"] for p in q["curve"]] == [1, 2]
+    assert all(math.isfinite(p["fid"]) for p in q["curve"]) and _finite_positive(q["fid_floor"])
+    text = (tmp_path / "gpu_results.md").read_text()
+    assert "| dcgan_tiny | True | True |" in text and "Time to quality: dcgan_tiny, 2 steps" in text

@@ -35,6 +35,7 @@ FAKE_WORKER = textwrap.dedent("""\
         "2026 grappler: remapper failed: x", "", "kept line",
     )
     print(f"cuda={os.environ.get('CUDA_VISIBLE_DEVICES')!r} extra={os.environ.get('FAKE_EXTRA')}", flush=True)
+    print(f"intra={os.environ.get('TF_NUM_INTRAOP_THREADS')} inter={os.environ.get('TF_NUM_INTEROP_THREADS')}", flush=True)
     once = os.environ.get("FAKE_FAIL_ONCE")  # worker 0 fails on the first attempt only
     if once and i == 0 and not os.path.exists(once):
         open(once, "w").close()
@@ -297,7 +298,7 @@ def test_every_line_the_launcher_prints_is_flushed_at_once(fake, tmp_path):
     LocalLauncher(python=str(fake), env={"FAKE_DIR": str(tmp_path)}, stream=out).run(job(1))
     text = "".join(c for c in out.calls if c)
     assert "[launcher] starting 1 worker(s)" in text and "[worker-0] worker 0 done" in text
-    assert out.calls.count(None) == text.count("\n") == 4  # one flush per line: launcher 1, worker 3
+    assert out.calls.count(None) == text.count("\n") == 5  # one flush per line: launcher 1, worker 4
 
 
 def test_the_failure_message_whole_after_two_attempts(fake, tmp_path):
@@ -331,3 +332,22 @@ def test_an_interrupted_launcher_stops_its_workers(fake, tmp_path, monkeypatch):
         launcher.run(job(2))
     for p in launcher._procs:
         assert p.returncode is not None  # stopped and reaped, not left running
+
+
+def test_cpu_workers_split_the_cores_and_a_users_setting_wins(fake, tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))  # an 8-core machine
+    env = {"FAKE_DIR": str(tmp_path)}
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(2))
+    assert out.getvalue().count("intra=4 inter=None") == 2  # each of 2 workers: 8 // 2 cores
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(3))
+    assert out.getvalue().count("intra=2 inter=None") == 3
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(1))
+    assert "intra=None inter=None" in out.getvalue()  # one worker keeps TensorFlow's defaults
+    out = io.StringIO()
+    LocalLauncher(python=str(fake), env={**env, "TF_NUM_INTRAOP_THREADS": "3"}, stream=out).run(job(2))
+    assert out.getvalue().count("intra=3 inter=None") == 2
