@@ -372,7 +372,8 @@ def markdown(results: dict, gpu_results: bool = False) -> str:
         "",
         "GPU: `benchmarks/gpu.sh` installs `.[gpu,dev]` in `.venv-gpu` and runs `python -m benchmarks.run --gpu` "
         "(throughput of the GAN and VAE presets in float32 vs mixed precision, XLA off vs on, and a short "
-        "DCGAN time-to-quality run, in under 8 minutes) into `gpu_results.md` and `gpu_results.json` beside "
+        "DCGAN time-to-quality run; its time caps bound the whole script to under 8 minutes, never yet tried "
+        "on a GPU) into `gpu_results.md` and `gpu_results.json` beside "
         "this file; `benchmarks/gpu.sh --dry-run` runs the same code on the CPU at the tiny scale (a test does). "
         + (
             "See [gpu_results.md](gpu_results.md)."
