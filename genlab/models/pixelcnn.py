@@ -21,8 +21,8 @@ these are the units papers use (PixelCNN: 3.14 bits/dim on the CIFAR-10 test set
 are bits per *quantised* dim, not comparable with the 8-bit numbers in papers.
 
 Sampling is sequential, one subpixel per step (raster order, R -> G -> B within a pixel).
-``sample_naive`` runs the whole network on the whole canvas at every step (the textbook loop).
-``sample_fast`` caches activations (Ramachandran et al., "Fast Generation for Convolutional
+``naive_sampler`` runs the whole network on the whole canvas at every step (the textbook loop).
+``fast_sampler`` caches activations (Ramachandran et al., "Fast Generation for Convolutional
 Autoregressive Models", 2017): in a causal stack, every layer's output at pixel t depends only on
 pixels before t (and on t's earlier colours), so at step t each layer computes its output at t
 alone, from the cached outputs of the layer below in its (masked) kernel window; with colour it
