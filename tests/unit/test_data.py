@@ -275,3 +275,15 @@ def test_a_limit_reads_no_record_past_it(idx_folder, tmp_path, monkeypatch):
     assert manifest.count("train") == 10
     with pytest.raises(DataError, match="truncated IDX data"):  # the rest is read when there is no limit
         data.prepare(exp_for(idx_folder), str(tmp_path / "q"))
+
+
+@pytest.mark.parametrize("name", ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"])
+def test_a_bad_header_in_either_split_is_refused_before_anything_is_written(
+    idx_folder, tmp_path, monkeypatch, name
+):
+    write_idx(idx_folder / name, np.zeros((4, 2, 2, 2), np.uint8))  # 4 dimensions: a wrong magic number
+    writes = []
+    monkeypatch.setattr(data, "write_dataset", lambda *args, **kwargs: writes.append(args))
+    with pytest.raises(DataError, match=f"{name}: wrong magic number"):
+        data.prepare(exp_for(idx_folder), str(tmp_path / "p"))
+    assert writes == []
