@@ -233,6 +233,91 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         )
     ],
     (
+        "data/prepare",
+        "x__resize",
+        "images[..., None].astype(None)",
+        "float64 for float32 into the area resize: ResizeArea's output is float32 whatever its input "
+        "(tensorflow/docs, tf/raw_ops/ResizeArea.md), and whole levels 0..255 are exact in both",
+    ),
+    *[
+        (
+            "data/prepare",
+            "x__resize",
+            change,
+            "the clip: an area mean of levels in 0..255 is in 0..255 (checked bit for bit on 28x28 and "
+            "28x20 sources, sizes 7 to 64)",
+        )
+        for change in ("np.round(x.numpy()), None, 255)", "np.round(x.numpy()), 0, None)", "0, 256)")
+    ],
+    *[
+        (
+            "data/prepare",
+            "x__idx_split",
+            change,
+            "zip's strict: the image and label counts are checked equal just above, so both files "
+            "yield the same chunks",
+        )
+        for change in ("iter_idx(label_file, 1), strict=None)", "iter_idx(label_file, 1), )", "strict=False)")
+    ],
+    *[
+        (
+            "data/prepare",
+            "x__idx_split",
+            change,
+            "labels.max's default for an empty chunk: no chunk is empty (the loop returns once the "
+            "limit is reached; an IDX file of 0 records yields no chunk); and a floor of 1 is below "
+            "the 10 classes of every IDX dataset",
+        )
+        for change in ("labels.max(initial=None)", "labels.max(initial=1)")
+    ],
+    *[
+        (
+            "data/prepare",
+            "x_prepare",
+            change,
+            "IdxDataset.files reads every split name but 'train' as the t10k files: any other name "
+            "for the test split names the same files",
+        )
+        for change in (
+            'for split in ("train", "XXtestXX")',
+            'for split in ("train", "TEST")',
+            "_idx_split(folder, ds, None,",
+            '_idx_split(folder, ds, "XXtestXX",',
+            '_idx_split(folder, ds, "TEST",',
+        )
+    ],
+    *[
+        (
+            "data/prepare",
+            "x_prepare",
+            change,
+            "zip's strict over two pairs (a split's two files and their two dimensions): always equal",
+        )
+        for change in ("(3, 1), strict=None)", "zip(ds.files(split), (3, 1), )", "(3, 1), strict=False)")
+    ],
+    (
+        "launch/local",
+        "x_cpu_share",
+        "os.cpu_count() or 2",
+        "an unknown core count counted as 2 cores, not 1: cpu_share is only used for 2 or more "
+        "workers, and 2 // workers and 1 // workers both give the floor of 1 thread",
+    ),
+    (
+        "launch/local",
+        "x__die_with_parent",
+        "ctypes.CDLL(None,",
+        "dlopen(NULL) is the running program with its libraries, libc among them (Linux): the same prctl",
+    ),
+    *[
+        (
+            "launch/local",
+            "x__die_with_parent",
+            change,
+            "use_errno only keeps errno for ctypes.get_errno(), which nothing reads here",
+        )
+        for change in ('CDLL("libc.so.6", use_errno=None)', 'CDLL("libc.so.6", )', "use_errno=False")
+    ],
+    (
         "launch/local",
         "xǁLocalLauncherǁ_run_once",
         "-bufsize=1",

@@ -41,6 +41,9 @@ FAKE_WORKER = textwrap.dedent("""\
         sig = ctypes.c_int(-1)
         ctypes.CDLL("libc.so.6").prctl(2, ctypes.byref(sig))  # PR_GET_PDEATHSIG
         print(f"pdeathsig={sig.value}", flush=True)
+    if os.environ.get("FAKE_VERBATIM"):  # lines whose ends must survive the relay
+        print("padded  ", flush=True)
+        print("ends in X", flush=True)
     once = os.environ.get("FAKE_FAIL_ONCE")  # worker 0 fails on the first attempt only
     if once and i == 0 and not os.path.exists(once):
         open(once, "w").close()
@@ -49,6 +52,9 @@ FAKE_WORKER = textwrap.dedent("""\
     if go:
         while not os.path.exists(go):
             time.sleep(0.01)
+        signals = os.environ.get("FAKE_GO_SIGNALS")  # "9,15": worker 0 dies by SIGKILL, 1 by SIGTERM
+        if signals:
+            os.kill(os.getpid(), int(signals.split(",")[i]))
         if i == 1:
             os.kill(os.getpid(), 9)
         time.sleep(0.3)
@@ -442,3 +448,31 @@ def test_the_launcher_polls_often_and_never_waits_long_on_a_workers_output(fake,
     with pytest.raises(LaunchError):
         LocalLauncher(python=str(fake), env=env, stream=io.StringIO()).run(job(2))
     assert threads == [(True, 5), (True, 5)]  # on a failure too
+
+
+def test_of_two_signalled_workers_the_first_by_index_is_blamed(fake, tmp_path, monkeypatch):
+    """Worker 0 dies by SIGKILL (-9) and worker 1 by SIGTERM (-15) before the same poll: the report
+    names worker 0, by index, not the lower exit code."""
+    import genlab.launch.local as local
+
+    go = tmp_path / "go"
+    real_sleep = time.sleep
+
+    def poll_slowly(seconds):  # the first poll interval: let both workers die before the next poll
+        if not go.exists():
+            go.touch()
+            real_sleep(3.0)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(local.time, "sleep", poll_slowly)
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_GO": str(go), "FAKE_GO_SIGNALS": "9,15"}
+    with pytest.raises(LaunchError, match="worker 0 of job 't' failed with exit code -9"):
+        LocalLauncher(python=str(fake), env=env, stream=io.StringIO()).run(job(2))
+
+
+def test_worker_lines_are_relayed_verbatim_but_for_the_newline(fake, tmp_path):
+    out = io.StringIO()
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_VERBATIM": "1"}
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(1))
+    lines = out.getvalue().splitlines()
+    assert "[worker-0] padded  " in lines and "[worker-0] ends in X" in lines
