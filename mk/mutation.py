@@ -56,6 +56,7 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         None,
         ["tests/unit/test_data.py", "-knot byte_identical"],
     ),
+    "data/cifar10": ("genlab/data/cifar10.py", None, ["tests/unit/test_cifar10.py"]),
     # train(), _save_model and load_model are not mutated: every one of their ~435 mutants needs
     # real trainings (test_train_loop.py, test_resume_data.py: a minute or more each on this machine).
     "train/loop": (
