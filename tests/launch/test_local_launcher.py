@@ -125,7 +125,7 @@ def test_a_failing_worker_stops_the_others_and_is_reported(fake, tmp_path):
         LocalLauncher(python=str(fake), env=env, stream=out).run(job(2))
     assert time.time() - t0 < 30  # worker 0 was stopped, not waited for
     msg = str(e.value)
-    assert "worker 1 of job 't' failed with exit code 3" in msg
+    assert msg.startswith("worker 1 of job 't' failed with exit code 3. Its last log lines:\n  line ")
     assert "[launcher] worker 1 exited with code 3; stopping the others" in out.getvalue()
     assert "line 29" in msg and "line 5" not in msg  # the last lines only
     assert msg.endswith("the error, on stderr")  # stderr is merged into the log, in order
@@ -476,3 +476,18 @@ def test_worker_lines_are_relayed_verbatim_but_for_the_newline(fake, tmp_path):
     LocalLauncher(python=str(fake), env=env, stream=out).run(job(1))
     lines = out.getvalue().splitlines()
     assert "[worker-0] padded  " in lines and "[worker-0] ends in X" in lines
+
+
+def test_a_new_launcher_has_no_attempts_and_no_workers():
+    launcher = LocalLauncher()
+    assert launcher.attempts == 0 and launcher.pids == []
+
+
+def test_a_restart_waits_one_second_by_default(fake, tmp_path, monkeypatch):
+    import genlab.launch.local as local
+
+    sleeps = []
+    monkeypatch.setattr(local.time, "sleep", lambda s: sleeps.append(s))  # the polls do not wait either
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_FAIL_ONCE": str(tmp_path / "failed")}
+    LocalLauncher(python=str(fake), env=env, stream=io.StringIO(), max_restarts=1).run(job(1))
+    assert sleeps.count(1.0) == 1 and set(sleeps) <= {1.0, 0.2}
