@@ -298,6 +298,12 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ],
     (
         "launch/local",
+        "x_free_ports",
+        "SO_REUSEADDR, 2)",
+        "setsockopt takes any non-zero int as 'on' for a boolean option such as SO_REUSEADDR",
+    ),
+    (
+        "launch/local",
         "x_cpu_share",
         "os.cpu_count() or 2",
         "an unknown core count counted as 2 cores, not 1: cpu_share is only used for 2 or more "
