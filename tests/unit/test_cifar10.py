@@ -227,3 +227,26 @@ def test_gs_archive_and_folder_are_copied_then_read(tmp_path, monkeypatch):
     folder = cifar10.fetch_cifar10("gs://b/copy")
     assert cifar10.record_count(folder / "test_batch.bin") == 5
     assert copied == ["gs://b/cifar-10-binary.tar.gz"] * 2 + ["gs://b/copy"]
+
+
+def test_an_archive_is_extracted_once_into_the_documented_cache(tmp_path, monkeypatch):
+    """docs/cifar10.md: $GENLAB_CACHE/datasets/cifar10/; the archive's folder is keyed by its sha256."""
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    make_cifar10_archive(archive, per_batch=2, n_test=3)
+    key = sources.sha256_file(archive)[:16]
+    folder = cifar10.fetch_cifar10(str(archive))
+    assert folder == tmp_path / "cache" / "datasets" / "cifar10" / "extracted" / key / cifar10.FOLDER
+    assert cifar10.fetch_cifar10(str(archive)) == folder
+
+
+def test_images_at_32_pixels_are_copied_not_resampled(cifar, tmp_path, monkeypatch):
+    from genlab.data import folder
+
+    def no_resize(images, size):
+        raise AssertionError(f"resampled {images.shape} to {size}")
+
+    monkeypatch.setattr(folder, "_resize", no_resize)
+    root, _ = cifar
+    manifest = data.prepare(exp_for(root, max_train=8, max_test=4), str(tmp_path / "p"))
+    assert manifest.shape == (32, 32, 3) and manifest.count("train") == 8
