@@ -250,3 +250,20 @@ def test_images_at_32_pixels_are_copied_not_resampled(cifar, tmp_path, monkeypat
     root, _ = cifar
     manifest = data.prepare(exp_for(root, max_train=8, max_test=4), str(tmp_path / "p"))
     assert manifest.shape == (32, 32, 3) and manifest.count("train") == 8
+
+
+def test_a_batch_that_shrinks_after_its_check_is_named_at_the_missing_record(tmp_path, monkeypatch):
+    """Checked at 8 records, read at 5 (a file replaced mid-run): the read names where it ends."""
+    write_batch(tmp_path / "b.bin", np.zeros((5, 32, 32, 3), np.uint8), np.zeros(5, np.int64))
+    monkeypatch.setattr(cifar10, "record_count", lambda path: 8)
+    with pytest.raises(DataError) as e:
+        list(cifar10.iter_batches([tmp_path / "b.bin"], chunk=3))
+    assert str(e.value) == f"{tmp_path / 'b.bin'}: truncated at record 5 of 8"
+
+
+def test_prepare_checks_the_archive_against_data_sha256(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    make_cifar10_archive(archive, per_batch=2, n_test=3)
+    with pytest.raises(DataError, match="sha256 mismatch: expected 0000"):
+        data.prepare(exp_for(archive, sha256="0" * 64), str(tmp_path / "out"))
