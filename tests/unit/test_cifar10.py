@@ -91,6 +91,7 @@ def test_prepare_writes_colour_shards_in_order(cifar, tmp_path):
     root, written = cifar
     manifest = data.prepare(exp_for(root), str(tmp_path / "prepared"))
     assert manifest.dataset == "cifar10" and manifest.shape == (32, 32, 3)
+    assert manifest.source == str(cifar10.batches_folder(root))
     assert manifest.class_names == CLASSES and manifest.num_classes == 10
     assert manifest.count("train") == 200 and manifest.count("test") == 100
     x, y = data.load_arrays(str(tmp_path / "prepared"), "test")
@@ -171,6 +172,7 @@ def test_https_archive_is_downloaded_checked_and_cached(serve, waits, tmp_path):
     folder = cifar10.fetch_cifar10(url, digest)
     assert cifar10.record_count(folder / "test_batch.bin") == 6
     assert waits == [1.0] and len(requests) == 2
+    assert (cifar10._cache() / f"{digest[:16]}.tar.gz").is_file()  # named by its sha256
     assert cifar10.fetch_cifar10(url, digest) == folder  # cached: no second download
     assert len(requests) == 2
     with pytest.raises(DataError, match=r"data.sha256: required for the https archive"):
@@ -206,15 +208,17 @@ def test_gs_archive_and_folder_are_copied_then_read(tmp_path, monkeypatch):
     bucket.mkdir()
     written = make_cifar10_archive(bucket / "cifar-10-binary.tar.gz", per_batch=3, n_test=4)
     make_cifar10_folder(bucket / "copy", per_batch=3, n_test=5)
-    copied = []
+    copied, dests = [], []
 
     def copy_file(uri, dest):
         copied.append(uri)
+        dests.append(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(bucket / uri[len("gs://b/") :], dest)
 
     def copy_folder(uri, dest):
         copied.append(uri)
+        dests.append(dest)
         shutil.copytree(bucket / uri[len("gs://b/") :], dest)
 
     monkeypatch.setattr(arc, "_copy_gcs_file", copy_file)
@@ -224,9 +228,13 @@ def test_gs_archive_and_folder_are_copied_then_read(tmp_path, monkeypatch):
     np.testing.assert_array_equal(labels, written["test"][1])
     with pytest.raises(DataError, match="gs://b/cifar-10-binary.tar.gz: sha256 mismatch"):
         cifar10.fetch_cifar10("gs://b/cifar-10-binary.tar.gz", "f" * 64)
-    folder = cifar10.fetch_cifar10("gs://b/copy")
+    folder = cifar10.fetch_cifar10("gs://b/copy/")
     assert cifar10.record_count(folder / "test_batch.bin") == 5
-    assert copied == ["gs://b/cifar-10-binary.tar.gz"] * 2 + ["gs://b/copy"]
+    shutil.copy(bucket / "cifar-10-binary.tar.gz", bucket / "c.tgz")
+    assert cifar10.record_count(cifar10.fetch_cifar10("gs://b/c.tgz") / "test_batch.bin") == 4
+    assert copied == ["gs://b/cifar-10-binary.tar.gz"] * 2 + ["gs://b/copy/", "gs://b/c.tgz"]
+    cache = tmp_path / "cache" / "datasets" / "cifar10" / "gcs"  # each copy by its name, in the cache
+    assert dests == [cache / "cifar-10-binary.tar.gz"] * 2 + [cache / "folders" / "b__copy", cache / "c.tgz"]
 
 
 def test_an_archive_is_extracted_once_into_the_documented_cache(tmp_path, monkeypatch):
@@ -267,3 +275,12 @@ def test_prepare_checks_the_archive_against_data_sha256(tmp_path, monkeypatch):
     make_cifar10_archive(archive, per_batch=2, n_test=3)
     with pytest.raises(DataError, match="sha256 mismatch: expected 0000"):
         data.prepare(exp_for(archive, sha256="0" * 64), str(tmp_path / "out"))
+
+
+def test_missing_class_names_are_named(tmp_path):
+    with pytest.raises(DataError) as e:
+        cifar10.class_names(tmp_path)
+    assert (
+        str(e.value)
+        == f"{tmp_path / 'batches.meta.txt'}: file not found (expected the 10 class names, one a line)"
+    )
