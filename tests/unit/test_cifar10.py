@@ -144,10 +144,14 @@ def test_bad_labels_and_class_names_are_named(tmp_path):
 
 def test_a_folder_without_batches_names_the_layout(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"holds neither test_batch.bin nor cifar-10-batches-bin/"):
+    with pytest.raises(DataError, match=r"holds neither test_batch.bin nor cifar-10-batches-bin/") as e:
         cifar10.fetch_cifar10(str(tmp_path / "empty"))
+    batches = ", ".join(f"data_batch_{i}.bin" for i in range(1, 6))
+    assert str(e.value).endswith(f"cifar-10-batches-bin/ with {batches}, test_batch.bin and batches.meta.txt")
     with pytest.raises(DataError, match=r"data.source: .*nowhere not found"):
         cifar10.fetch_cifar10(str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match=r"data.source: .*nowhere.tar.gz not found"):  # no such archive
+        cifar10.fetch_cifar10(str(tmp_path / "nowhere.tar.gz"))
 
 
 def test_local_archive_is_extracted_and_checked(tmp_path, monkeypatch):
@@ -158,8 +162,10 @@ def test_local_archive_is_extracted_and_checked(tmp_path, monkeypatch):
     assert manifest.count("train") == 20 and manifest.count("test") == 6
     _, y = data.load_arrays(str(tmp_path / "out"), "train")
     np.testing.assert_array_equal(y, written["train"][1])
-    with pytest.raises(DataError, match="sha256 mismatch: expected 0000"):
+    with pytest.raises(DataError, match=f"^{archive}: sha256 mismatch: expected 0000"):
         cifar10.fetch_cifar10(str(archive), "0" * 64)
+    archive.rename(tmp_path / "c.tgz")  # the short suffix too
+    assert cifar10.record_count(cifar10.fetch_cifar10(str(tmp_path / "c.tgz")) / "test_batch.bin") == 6
 
 
 def test_https_archive_is_downloaded_checked_and_cached(serve, waits, tmp_path):  # noqa: F811
@@ -207,7 +213,7 @@ def test_gs_archive_and_folder_are_copied_then_read(tmp_path, monkeypatch):
     bucket = tmp_path / "bucket"
     bucket.mkdir()
     written = make_cifar10_archive(bucket / "cifar-10-binary.tar.gz", per_batch=3, n_test=4)
-    make_cifar10_folder(bucket / "copy", per_batch=3, n_test=5)
+    make_cifar10_folder(bucket / "copyX", per_batch=3, n_test=5)  # ends in X: a wider strip would show
     copied, dests = [], []
 
     def copy_file(uri, dest):
@@ -228,13 +234,13 @@ def test_gs_archive_and_folder_are_copied_then_read(tmp_path, monkeypatch):
     np.testing.assert_array_equal(labels, written["test"][1])
     with pytest.raises(DataError, match="gs://b/cifar-10-binary.tar.gz: sha256 mismatch"):
         cifar10.fetch_cifar10("gs://b/cifar-10-binary.tar.gz", "f" * 64)
-    folder = cifar10.fetch_cifar10("gs://b/copy/")
+    folder = cifar10.fetch_cifar10("gs://b/copyX/")
     assert cifar10.record_count(folder / "test_batch.bin") == 5
     shutil.copy(bucket / "cifar-10-binary.tar.gz", bucket / "c.tgz")
     assert cifar10.record_count(cifar10.fetch_cifar10("gs://b/c.tgz") / "test_batch.bin") == 4
-    assert copied == ["gs://b/cifar-10-binary.tar.gz"] * 2 + ["gs://b/copy/", "gs://b/c.tgz"]
+    assert copied == ["gs://b/cifar-10-binary.tar.gz"] * 2 + ["gs://b/copyX/", "gs://b/c.tgz"]
     cache = tmp_path / "cache" / "datasets" / "cifar10" / "gcs"  # each copy by its name, in the cache
-    assert dests == [cache / "cifar-10-binary.tar.gz"] * 2 + [cache / "folders" / "b__copy", cache / "c.tgz"]
+    assert dests == [cache / "cifar-10-binary.tar.gz"] * 2 + [cache / "folders" / "b__copyX", cache / "c.tgz"]
 
 
 def test_an_archive_is_extracted_once_into_the_documented_cache(tmp_path, monkeypatch):
@@ -284,3 +290,9 @@ def test_missing_class_names_are_named(tmp_path):
         str(e.value)
         == f"{tmp_path / 'batches.meta.txt'}: file not found (expected the 10 class names, one a line)"
     )
+
+
+def test_an_empty_batch_file_is_refused(tmp_path):
+    (tmp_path / "b.bin").write_bytes(b"")
+    with pytest.raises(DataError, match=r"b.bin: 0 bytes is not a whole number of 3073-byte records"):
+        cifar10.record_count(tmp_path / "b.bin")
