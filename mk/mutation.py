@@ -297,6 +297,41 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         for change in ("(3, 1), strict=None)", "zip(ds.files(split), (3, 1), )", "(3, 1), strict=False)")
     ],
     (
+        "data/cifar10",
+        "x_decode",
+        "reshape(-2, CHANNELS",
+        "NumPy takes any negative size in reshape as the one unknown dimension, as -1",
+    ),
+    *[
+        (
+            "data/cifar10",
+            "x_fetch_cifar10",
+            change,
+            "an https archive is already checked: _download_https keeps it only if its sha256 is the "
+            "expected one, and a cached one is reused only if it is; the second check (and the "
+            "source it would name on failure) cannot fail",
+        )
+        for change in ("_from_archive(archive, None, source)", "_from_archive(archive, expected, None)")
+    ],
+    *[
+        (
+            "data/cifar10",
+            "x_fetch_cifar10",
+            change,
+            "the name of a gs:// archive: the last '/'-part is the same however many splits, and a "
+            "source ending in .tar.gz or .tgz (the branch's guard) and starting gs:// has no "
+            "whitespace, '/' or 'X' to strip at either end",
+        )
+        for change in (
+            'rsplit("/", )[-1]',
+            'rsplit("/", 2)[-1]',
+            'rsplit("/", 1)[+1]',
+            "key = source.rstrip(None)",
+            'key = source.lstrip("/")',
+            'key = source.rstrip("XX/XX")',
+        )
+    ],
+    (
         "launch/local",
         "x_free_ports",
         "SO_REUSEADDR, 2)",
