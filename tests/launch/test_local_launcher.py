@@ -486,8 +486,13 @@ def test_a_new_launcher_has_no_attempts_and_no_workers():
 def test_a_restart_waits_one_second_by_default(fake, tmp_path, monkeypatch):
     import genlab.launch.local as local
 
-    sleeps = []
-    monkeypatch.setattr(local.time, "sleep", lambda s: sleeps.append(s))  # the polls do not wait either
+    real_sleep, sleeps = time.sleep, []
+
+    def record_sleep(seconds):  # the polls still wait; the restart delay is only recorded
+        sleeps.append(seconds)
+        real_sleep(seconds if seconds != 1.0 else 0)
+
+    monkeypatch.setattr(local.time, "sleep", record_sleep)
     env = {"FAKE_DIR": str(tmp_path), "FAKE_FAIL_ONCE": str(tmp_path / "failed")}
     LocalLauncher(python=str(fake), env=env, stream=io.StringIO(), max_restarts=1).run(job(1))
     assert sleeps.count(1.0) == 1 and set(sleeps) <= {1.0, 0.2}
