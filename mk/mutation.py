@@ -49,7 +49,14 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ],
     ),
     "data/idx": ("genlab/data/idx.py", None, ["tests/unit/test_idx.py"]),
-    "data/prepare": ("genlab/data/__init__.py", None, ["tests/unit/test_data.py"]),
+    # Not test_prepare_is_byte_identical_across_processes: it runs `genlab prepare` in two
+    # subprocesses (20 s a mutant here, and invisible to mutmut); the rest of the file takes 5 s.
+    "data/prepare": (
+        "genlab/data/__init__.py",
+        None,
+        ["tests/unit/test_data.py", "-knot byte_identical"],
+    ),
+    "data/cifar10": ("genlab/data/cifar10.py", None, ["tests/unit/test_cifar10.py"]),
     # train(), _save_model and load_model are not mutated: every one of their ~435 mutants needs
     # real trainings (test_train_loop.py, test_resume_data.py: a minute or more each on this machine).
     "train/loop": (
@@ -225,6 +232,132 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
             ("_seed", "self.seed * 1000 - self._calls"),
             ("_seed", "self.seed * 1001"),
         )
+    ],
+    (
+        "data/prepare",
+        "x__resize",
+        "images[..., None].astype(None)",
+        "float64 for float32 into the area resize: ResizeArea's output is float32 whatever its input "
+        "(tensorflow/docs, tf/raw_ops/ResizeArea.md), and whole levels 0..255 are exact in both",
+    ),
+    *[
+        (
+            "data/prepare",
+            "x__resize",
+            change,
+            "the clip: an area mean of levels in 0..255 is in 0..255 (checked bit for bit on 28x28 and "
+            "28x20 sources, sizes 7 to 64)",
+        )
+        for change in ("np.round(x.numpy()), None, 255)", "np.round(x.numpy()), 0, None)", "0, 256)")
+    ],
+    *[
+        (
+            "data/prepare",
+            "x__idx_split",
+            change,
+            "zip's strict: the image and label counts are checked equal just above, so both files "
+            "yield the same chunks",
+        )
+        for change in ("iter_idx(label_file, 1), strict=None)", "iter_idx(label_file, 1), )", "strict=False)")
+    ],
+    *[
+        (
+            "data/prepare",
+            "x__idx_split",
+            change,
+            "labels.max's default for an empty chunk: no chunk is empty (the loop returns once the "
+            "limit is reached; an IDX file of 0 records yields no chunk); and a floor of 1 is below "
+            "the 10 classes of every IDX dataset",
+        )
+        for change in ("labels.max(initial=None)", "labels.max(initial=1)")
+    ],
+    *[
+        (
+            "data/prepare",
+            "x_prepare",
+            change,
+            "IdxDataset.files reads every split name but 'train' as the t10k files: any other name "
+            "for the test split names the same files",
+        )
+        for change in (
+            'for split in ("train", "XXtestXX")',
+            'for split in ("train", "TEST")',
+            "_idx_split(folder, ds, None,",
+            '_idx_split(folder, ds, "XXtestXX",',
+            '_idx_split(folder, ds, "TEST",',
+        )
+    ],
+    *[
+        (
+            "data/prepare",
+            "x_prepare",
+            change,
+            "zip's strict over two pairs (a split's two files and their two dimensions): always equal",
+        )
+        for change in ("(3, 1), strict=None)", "zip(ds.files(split), (3, 1), )", "(3, 1), strict=False)")
+    ],
+    (
+        "data/cifar10",
+        "x_decode",
+        "reshape(-2, CHANNELS",
+        "NumPy takes any negative size in reshape as the one unknown dimension, as -1",
+    ),
+    *[
+        (
+            "data/cifar10",
+            "x_fetch_cifar10",
+            change,
+            "an https archive is already checked: _download_https keeps it only if its sha256 is the "
+            "expected one, and a cached one is reused only if it is; the second check (and the "
+            "source it would name on failure) cannot fail",
+        )
+        for change in ("_from_archive(archive, None, source)", "_from_archive(archive, expected, None)")
+    ],
+    *[
+        (
+            "data/cifar10",
+            "x_fetch_cifar10",
+            change,
+            "the name of a gs:// archive: the last '/'-part is the same however many splits, and a "
+            "source ending in .tar.gz or .tgz (the branch's guard) and starting gs:// has no "
+            "whitespace, '/' or 'X' to strip at either end",
+        )
+        for change in (
+            'rsplit("/", )[-1]',
+            'rsplit("/", 2)[-1]',
+            'rsplit("/", 1)[+1]',
+            "key = source.rstrip(None)",
+            'key = source.lstrip("/")',
+            'key = source.rstrip("XX/XX")',
+        )
+    ],
+    (
+        "launch/local",
+        "x_free_ports",
+        "SO_REUSEADDR, 2)",
+        "setsockopt takes any non-zero int as 'on' for a boolean option such as SO_REUSEADDR",
+    ),
+    (
+        "launch/local",
+        "x_cpu_share",
+        "os.cpu_count() or 2",
+        "an unknown core count counted as 2 cores, not 1: cpu_share is only used for 2 or more "
+        "workers, and 2 // workers and 1 // workers both give the floor of 1 thread",
+    ),
+    (
+        "launch/local",
+        "x__die_with_parent",
+        "ctypes.CDLL(None,",
+        "dlopen(NULL) is the running program with its libraries, libc among them (Linux): the same prctl",
+    ),
+    *[
+        (
+            "launch/local",
+            "x__die_with_parent",
+            change,
+            "use_errno only keeps errno for ctypes.get_errno(), which nothing reads here",
+        )
+        for change in ('CDLL("libc.so.6", use_errno=None)', 'CDLL("libc.so.6", )', "use_errno=False")
     ],
     (
         "launch/local",

@@ -36,6 +36,14 @@ FAKE_WORKER = textwrap.dedent("""\
     )
     print(f"cuda={os.environ.get('CUDA_VISIBLE_DEVICES')!r} extra={os.environ.get('FAKE_EXTRA')}", flush=True)
     print(f"intra={os.environ.get('TF_NUM_INTRAOP_THREADS')} inter={os.environ.get('TF_NUM_INTEROP_THREADS')}", flush=True)
+    if os.environ.get("FAKE_PDEATHSIG"):  # the signal the kernel sends it when the launcher dies
+        import ctypes
+        sig = ctypes.c_int(-1)
+        ctypes.CDLL("libc.so.6").prctl(2, ctypes.byref(sig))  # PR_GET_PDEATHSIG
+        print(f"pdeathsig={sig.value}", flush=True)
+    if os.environ.get("FAKE_VERBATIM"):  # lines whose ends must survive the relay
+        print("padded  ", flush=True)
+        print("ends in X", flush=True)
     once = os.environ.get("FAKE_FAIL_ONCE")  # worker 0 fails on the first attempt only
     if once and i == 0 and not os.path.exists(once):
         open(once, "w").close()
@@ -44,6 +52,9 @@ FAKE_WORKER = textwrap.dedent("""\
     if go:
         while not os.path.exists(go):
             time.sleep(0.01)
+        signals = os.environ.get("FAKE_GO_SIGNALS")  # "9,15": worker 0 dies by SIGKILL, 1 by SIGTERM
+        if signals:
+            os.kill(os.getpid(), int(signals.split(",")[i]))
         if i == 1:
             os.kill(os.getpid(), 9)
         time.sleep(0.3)
@@ -114,7 +125,7 @@ def test_a_failing_worker_stops_the_others_and_is_reported(fake, tmp_path):
         LocalLauncher(python=str(fake), env=env, stream=out).run(job(2))
     assert time.time() - t0 < 30  # worker 0 was stopped, not waited for
     msg = str(e.value)
-    assert "worker 1 of job 't' failed with exit code 3" in msg
+    assert msg.startswith("worker 1 of job 't' failed with exit code 3. Its last log lines:\n  line ")
     assert "[launcher] worker 1 exited with code 3; stopping the others" in out.getvalue()
     assert "line 29" in msg and "line 5" not in msg  # the last lines only
     assert msg.endswith("the error, on stderr")  # stderr is merged into the log, in order
@@ -351,3 +362,137 @@ def test_cpu_workers_split_the_cores_and_a_users_setting_wins(fake, tmp_path, mo
     out = io.StringIO()
     LocalLauncher(python=str(fake), env={**env, "TF_NUM_INTRAOP_THREADS": "3"}, stream=out).run(job(2))
     assert out.getvalue().count("intra=3 inter=None") == 2
+
+
+def test_each_worker_is_started_to_die_with_the_launcher(fake, tmp_path):
+    """What test_workers_die_with_a_killed_launcher checks from outside, seen from each worker: its
+    parent-death signal is SIGKILL (a launcher in this process, so mutation testing can see it)."""
+    out = io.StringIO()
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_PDEATHSIG": "1"}
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(2))
+    assert out.getvalue().count(f"pdeathsig={int(signal.SIGKILL)}") == 2
+
+
+def test_cpu_share_splits_the_cores_and_keeps_one_thread_each(monkeypatch):
+    import genlab.launch.local as local
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(3)))  # 3 cores
+    assert local.cpu_share(2) == {"TF_NUM_INTRAOP_THREADS": "1"}
+    assert local.cpu_share(4) == {"TF_NUM_INTRAOP_THREADS": "1"}  # fewer cores than workers: 1 each
+    assert local.cpu_share(1) == {}
+    monkeypatch.delattr(os, "sched_getaffinity")  # not Linux: every core the OS reports
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert local.cpu_share(2) == {"TF_NUM_INTRAOP_THREADS": "4"}
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown: one core
+    assert local.cpu_share(2) == {"TF_NUM_INTRAOP_THREADS": "1"}
+
+
+def test_stopping_gives_the_workers_one_grace_period_together_then_sigkill(monkeypatch):
+    """Stand-in workers that ignore SIGTERM, on a fake clock: the first waits the whole 5 s grace
+    period, the second none more (the period is shared), then both are killed and reaped."""
+    import genlab.launch.local as local
+
+    clock = [1000.0]
+    sent = []
+    monkeypatch.setattr(local.time, "time", lambda: clock[0])
+    monkeypatch.setattr(local.os, "killpg", lambda pid, sig: sent.append((pid, sig)))
+
+    class Stubborn:
+        def __init__(self, pid):
+            self.pid, self.waits = pid, []
+
+        def poll(self):
+            return None
+
+        def wait(self, timeout=None):
+            self.waits.append(timeout)
+            if timeout is None:  # after SIGKILL
+                return -signal.SIGKILL
+            clock[0] += timeout  # it outlives any timeout
+            raise subprocess.TimeoutExpired("worker", timeout)
+
+    procs = [Stubborn(11), Stubborn(12)]
+    LocalLauncher._stop(procs)
+    assert procs[0].waits == [5.0, None] and procs[1].waits == [0.0, None]
+    term, kill = signal.SIGTERM, signal.SIGKILL
+    assert sent == [(11, term), (12, term), (11, kill), (12, kill)]
+
+
+def test_the_launcher_polls_often_and_never_waits_long_on_a_workers_output(fake, tmp_path, monkeypatch):
+    """A worker's exit is seen within 0.2 s; the threads that copy its output are daemons joined for
+    at most 5 s: a process the worker left behind can hold the pipe open for ever, and must neither
+    hang the launcher nor keep it alive at exit."""
+    import threading
+
+    import genlab.launch.local as local
+
+    real_sleep, sleeps, threads = time.sleep, [], []
+
+    def record_sleep(seconds):
+        sleeps.append(seconds)
+        real_sleep(seconds)
+
+    class Recorded(threading.Thread):
+        def join(self, timeout=None):
+            threads.append((self.daemon, timeout))
+            super().join(timeout)
+
+    monkeypatch.setattr(local.time, "sleep", record_sleep)
+    monkeypatch.setattr(local.threading, "Thread", Recorded)
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_SLEEP": "0.5"}
+    LocalLauncher(python=str(fake), env=env, stream=io.StringIO()).run(job(2))
+    assert sleeps and set(sleeps) == {0.2}
+    assert threads == [(True, 5), (True, 5)]
+    env["FAKE_FAIL_INDEX"] = "1"
+    threads.clear()
+    with pytest.raises(LaunchError):
+        LocalLauncher(python=str(fake), env=env, stream=io.StringIO()).run(job(2))
+    assert threads == [(True, 5), (True, 5)]  # on a failure too
+
+
+def test_of_two_signalled_workers_the_first_by_index_is_blamed(fake, tmp_path, monkeypatch):
+    """Worker 0 dies by SIGKILL (-9) and worker 1 by SIGTERM (-15) before the same poll: the report
+    names worker 0, by index, not the lower exit code."""
+    import genlab.launch.local as local
+
+    go = tmp_path / "go"
+    real_sleep = time.sleep
+
+    def poll_slowly(seconds):  # the first poll interval: let both workers die before the next poll
+        if not go.exists():
+            go.touch()
+            real_sleep(3.0)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(local.time, "sleep", poll_slowly)
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_GO": str(go), "FAKE_GO_SIGNALS": "9,15"}
+    with pytest.raises(LaunchError, match="worker 0 of job 't' failed with exit code -9"):
+        LocalLauncher(python=str(fake), env=env, stream=io.StringIO()).run(job(2))
+
+
+def test_worker_lines_are_relayed_verbatim_but_for_the_newline(fake, tmp_path):
+    out = io.StringIO()
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_VERBATIM": "1"}
+    LocalLauncher(python=str(fake), env=env, stream=out).run(job(1))
+    lines = out.getvalue().splitlines()
+    assert "[worker-0] padded  " in lines and "[worker-0] ends in X" in lines
+
+
+def test_a_new_launcher_has_no_attempts_and_no_workers():
+    launcher = LocalLauncher()
+    assert launcher.attempts == 0 and launcher.pids == []
+
+
+def test_a_restart_waits_one_second_by_default(fake, tmp_path, monkeypatch):
+    import genlab.launch.local as local
+
+    real_sleep, sleeps = time.sleep, []
+
+    def record_sleep(seconds):  # the polls still wait; the restart delay is only recorded
+        sleeps.append(seconds)
+        real_sleep(seconds if seconds != 1.0 else 0)
+
+    monkeypatch.setattr(local.time, "sleep", record_sleep)
+    env = {"FAKE_DIR": str(tmp_path), "FAKE_FAIL_ONCE": str(tmp_path / "failed")}
+    LocalLauncher(python=str(fake), env=env, stream=io.StringIO(), max_restarts=1).run(job(1))
+    assert sleeps.count(1.0) == 1 and set(sleeps) <= {1.0, 0.2}

@@ -91,6 +91,7 @@ def test_prepare_writes_colour_shards_in_order(cifar, tmp_path):
     root, written = cifar
     manifest = data.prepare(exp_for(root), str(tmp_path / "prepared"))
     assert manifest.dataset == "cifar10" and manifest.shape == (32, 32, 3)
+    assert manifest.source == str(cifar10.batches_folder(root))
     assert manifest.class_names == CLASSES and manifest.num_classes == 10
     assert manifest.count("train") == 200 and manifest.count("test") == 100
     x, y = data.load_arrays(str(tmp_path / "prepared"), "test")
@@ -143,10 +144,14 @@ def test_bad_labels_and_class_names_are_named(tmp_path):
 
 def test_a_folder_without_batches_names_the_layout(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"holds neither test_batch.bin nor cifar-10-batches-bin/"):
+    with pytest.raises(DataError, match=r"holds neither test_batch.bin nor cifar-10-batches-bin/") as e:
         cifar10.fetch_cifar10(str(tmp_path / "empty"))
+    batches = ", ".join(f"data_batch_{i}.bin" for i in range(1, 6))
+    assert str(e.value).endswith(f"cifar-10-batches-bin/ with {batches}, test_batch.bin and batches.meta.txt")
     with pytest.raises(DataError, match=r"data.source: .*nowhere not found"):
         cifar10.fetch_cifar10(str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match=r"data.source: .*nowhere.tar.gz not found"):  # no such archive
+        cifar10.fetch_cifar10(str(tmp_path / "nowhere.tar.gz"))
 
 
 def test_local_archive_is_extracted_and_checked(tmp_path, monkeypatch):
@@ -157,8 +162,10 @@ def test_local_archive_is_extracted_and_checked(tmp_path, monkeypatch):
     assert manifest.count("train") == 20 and manifest.count("test") == 6
     _, y = data.load_arrays(str(tmp_path / "out"), "train")
     np.testing.assert_array_equal(y, written["train"][1])
-    with pytest.raises(DataError, match="sha256 mismatch: expected 0000"):
+    with pytest.raises(DataError, match=f"^{archive}: sha256 mismatch: expected 0000"):
         cifar10.fetch_cifar10(str(archive), "0" * 64)
+    archive.rename(tmp_path / "c.tgz")  # the short suffix too
+    assert cifar10.record_count(cifar10.fetch_cifar10(str(tmp_path / "c.tgz")) / "test_batch.bin") == 6
 
 
 def test_https_archive_is_downloaded_checked_and_cached(serve, waits, tmp_path):  # noqa: F811
@@ -171,6 +178,7 @@ def test_https_archive_is_downloaded_checked_and_cached(serve, waits, tmp_path):
     folder = cifar10.fetch_cifar10(url, digest)
     assert cifar10.record_count(folder / "test_batch.bin") == 6
     assert waits == [1.0] and len(requests) == 2
+    assert (cifar10._cache() / f"{digest[:16]}.tar.gz").is_file()  # named by its sha256
     assert cifar10.fetch_cifar10(url, digest) == folder  # cached: no second download
     assert len(requests) == 2
     with pytest.raises(DataError, match=r"data.sha256: required for the https archive"):
@@ -205,16 +213,18 @@ def test_gs_archive_and_folder_are_copied_then_read(tmp_path, monkeypatch):
     bucket = tmp_path / "bucket"
     bucket.mkdir()
     written = make_cifar10_archive(bucket / "cifar-10-binary.tar.gz", per_batch=3, n_test=4)
-    make_cifar10_folder(bucket / "copy", per_batch=3, n_test=5)
-    copied = []
+    make_cifar10_folder(bucket / "copyX", per_batch=3, n_test=5)  # ends in X: a wider strip would show
+    copied, dests = [], []
 
     def copy_file(uri, dest):
         copied.append(uri)
+        dests.append(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(bucket / uri[len("gs://b/") :], dest)
 
     def copy_folder(uri, dest):
         copied.append(uri)
+        dests.append(dest)
         shutil.copytree(bucket / uri[len("gs://b/") :], dest)
 
     monkeypatch.setattr(arc, "_copy_gcs_file", copy_file)
@@ -224,6 +234,65 @@ def test_gs_archive_and_folder_are_copied_then_read(tmp_path, monkeypatch):
     np.testing.assert_array_equal(labels, written["test"][1])
     with pytest.raises(DataError, match="gs://b/cifar-10-binary.tar.gz: sha256 mismatch"):
         cifar10.fetch_cifar10("gs://b/cifar-10-binary.tar.gz", "f" * 64)
-    folder = cifar10.fetch_cifar10("gs://b/copy")
+    folder = cifar10.fetch_cifar10("gs://b/copyX/")
     assert cifar10.record_count(folder / "test_batch.bin") == 5
-    assert copied == ["gs://b/cifar-10-binary.tar.gz"] * 2 + ["gs://b/copy"]
+    shutil.copy(bucket / "cifar-10-binary.tar.gz", bucket / "c.tgz")
+    assert cifar10.record_count(cifar10.fetch_cifar10("gs://b/c.tgz") / "test_batch.bin") == 4
+    assert copied == ["gs://b/cifar-10-binary.tar.gz"] * 2 + ["gs://b/copyX/", "gs://b/c.tgz"]
+    cache = tmp_path / "cache" / "datasets" / "cifar10" / "gcs"  # each copy by its name, in the cache
+    assert dests == [cache / "cifar-10-binary.tar.gz"] * 2 + [cache / "folders" / "b__copyX", cache / "c.tgz"]
+
+
+def test_an_archive_is_extracted_once_into_the_documented_cache(tmp_path, monkeypatch):
+    """docs/cifar10.md: $GENLAB_CACHE/datasets/cifar10/; the archive's folder is keyed by its sha256."""
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    make_cifar10_archive(archive, per_batch=2, n_test=3)
+    key = sources.sha256_file(archive)[:16]
+    folder = cifar10.fetch_cifar10(str(archive))
+    assert folder == tmp_path / "cache" / "datasets" / "cifar10" / "extracted" / key / cifar10.FOLDER
+    assert cifar10.fetch_cifar10(str(archive)) == folder
+
+
+def test_images_at_32_pixels_are_copied_not_resampled(cifar, tmp_path, monkeypatch):
+    from genlab.data import folder
+
+    def no_resize(images, size):
+        raise AssertionError(f"resampled {images.shape} to {size}")
+
+    monkeypatch.setattr(folder, "_resize", no_resize)
+    root, _ = cifar
+    manifest = data.prepare(exp_for(root, max_train=8, max_test=4), str(tmp_path / "p"))
+    assert manifest.shape == (32, 32, 3) and manifest.count("train") == 8
+
+
+def test_a_batch_that_shrinks_after_its_check_is_named_at_the_missing_record(tmp_path, monkeypatch):
+    """Checked at 8 records, read at 5 (a file replaced mid-run): the read names where it ends."""
+    write_batch(tmp_path / "b.bin", np.zeros((5, 32, 32, 3), np.uint8), np.zeros(5, np.int64))
+    monkeypatch.setattr(cifar10, "record_count", lambda path: 8)
+    with pytest.raises(DataError) as e:
+        list(cifar10.iter_batches([tmp_path / "b.bin"], chunk=3))
+    assert str(e.value) == f"{tmp_path / 'b.bin'}: truncated at record 5 of 8"
+
+
+def test_prepare_checks_the_archive_against_data_sha256(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    make_cifar10_archive(archive, per_batch=2, n_test=3)
+    with pytest.raises(DataError, match="sha256 mismatch: expected 0000"):
+        data.prepare(exp_for(archive, sha256="0" * 64), str(tmp_path / "out"))
+
+
+def test_missing_class_names_are_named(tmp_path):
+    with pytest.raises(DataError) as e:
+        cifar10.class_names(tmp_path)
+    assert (
+        str(e.value)
+        == f"{tmp_path / 'batches.meta.txt'}: file not found (expected the 10 class names, one a line)"
+    )
+
+
+def test_an_empty_batch_file_is_refused(tmp_path):
+    (tmp_path / "b.bin").write_bytes(b"")
+    with pytest.raises(DataError, match=r"b.bin: 0 bytes is not a whole number of 3073-byte records"):
+        cifar10.record_count(tmp_path / "b.bin")

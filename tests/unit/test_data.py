@@ -225,3 +225,65 @@ def test_data_spec_of_an_image_dataset_and_of_text_and_music(idx_folder, tmp_pat
     for kind in ("text", "music"):
         m = dataclasses.replace(manifest, extra={"kind": kind})
         assert data.data_spec(m, exp) == (kind, m, exp)
+
+
+@pytest.mark.parametrize("size", [14, 7])
+def test_area_resize_is_the_rounded_mean_of_each_block(size):
+    """28 -> 14 and 28 -> 7: each pixel the mean of a 2x2 or 4x4 block. (Bilinear sampling agrees
+    with the area mean at 2x, not at 4x: it reads only the middle 2x2 of each 4x4 block.)"""
+    images = np.random.default_rng(2).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    k = 28 // size
+    blocks = images.astype(np.float64).reshape(3, size, k, size, k).mean(axis=(2, 4))
+    x = data._resize(images, size)
+    assert x.shape == (3, size, size, 1) and x.dtype == np.uint8
+    np.testing.assert_allclose(x[..., 0], blocks, atol=0.5 + 1e-4)  # rounded to whole levels
+
+
+def test_images_at_their_native_size_are_copied_not_resampled(idx_folder, tmp_path, monkeypatch):
+    def no_resize(images, size):
+        raise AssertionError(f"resampled {images.shape} to {size}")
+
+    monkeypatch.setattr(data, "_resize", no_resize)
+    manifest = data.prepare(exp_for(idx_folder, image_size=28), str(tmp_path / "p"))
+    assert manifest.count("train") == 64 and manifest.shape == (28, 28, 1)
+
+
+def test_a_non_square_source_is_resized_to_square_images(idx_folder, tmp_path):
+    from genlab.data.idx import iter_idx
+
+    wide = np.random.default_rng(3).integers(0, 256, (32, 28, 20), dtype=np.uint8)  # 28 rows, 20 columns
+    write_idx(idx_folder / "t10k-images-idx3-ubyte.gz", wide)
+    out = tmp_path / "p"
+    manifest = data.prepare(exp_for(idx_folder, image_size=20), str(out))
+    x, _ = data.load_arrays(str(out), "test", manifest=manifest)
+    raw = np.concatenate(list(iter_idx(idx_folder / "t10k-images-idx3-ubyte.gz", 3)))
+    assert x.shape == (32, 20, 20, 1)
+    np.testing.assert_array_equal(np.round(x * 255.0), data._resize(raw, 20))
+
+
+def test_a_limit_reads_no_record_past_it(idx_folder, tmp_path, monkeypatch):
+    """max_train=10 in chunks of 5: two chunks are read, never the (here truncated) rest of the file."""
+    import functools
+    import gzip
+
+    from genlab.data.idx import iter_idx
+
+    path = idx_folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[: 16 + 12 * 28 * 28]))  # 12 of 64
+    monkeypatch.setattr(data, "iter_idx", functools.partial(iter_idx, chunk=5))
+    manifest = data.prepare(exp_for(idx_folder, max_train=10), str(tmp_path / "p"))
+    assert manifest.count("train") == 10
+    with pytest.raises(DataError, match="truncated IDX data"):  # the rest is read when there is no limit
+        data.prepare(exp_for(idx_folder), str(tmp_path / "q"))
+
+
+@pytest.mark.parametrize("name", ["train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"])
+def test_a_bad_header_in_either_split_is_refused_before_anything_is_written(
+    idx_folder, tmp_path, monkeypatch, name
+):
+    write_idx(idx_folder / name, np.zeros((4, 2, 2, 2), np.uint8))  # 4 dimensions: a wrong magic number
+    writes = []
+    monkeypatch.setattr(data, "write_dataset", lambda *args, **kwargs: writes.append(args))
+    with pytest.raises(DataError, match=f"{name}: wrong magic number"):
+        data.prepare(exp_for(idx_folder), str(tmp_path / "p"))
+    assert writes == []
