@@ -101,6 +101,7 @@ def test_fid_curve_at_every_checkpoint_in_the_pinned_feature_space(tiny_fashion,
     curve = json.loads((model_dir / "fid_curve.json").read_text())
     assert [p["step"] for p in curve] == [3, 6]
     assert all(p["samples"] == 48 and math.isfinite(p["fid"]) and p["fid"] > 0 for p in curve)
+    assert 0 < curve[0]["train_s"] < curve[1]["train_s"]  # training seconds, scoring left out
     assert tensorboard_tags(model_dir / "tensorboard")["fid_curve"] == [3, 6]
 
     # The last point is the trained model's FID in the stored (pinned) extractor's space, as evaluate sees it.
@@ -120,5 +121,6 @@ def test_fid_curve_at_every_checkpoint_in_the_pinned_feature_space(tiny_fashion,
     train(e.replace(train=dataclasses.replace(e.train, steps=9)), str(tiny_fashion), str(model_dir))
     curve = json.loads((model_dir / "fid_curve.json").read_text())
     assert [p["step"] for p in curve] == [3, 6, 9]
+    assert curve[1]["train_s"] < curve[2]["train_s"]  # the resumed run's clock goes on from step 6's
     html, md = report.build("t", summary={}, pictures=[], metrics={}, history=[], fid_curve=curve)
     assert "FID during training" in html and "step 9" in md
