@@ -240,5 +240,5 @@ def train_curve(
     ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
     ds = ds.shuffle(1024, seed=seed).batch(batch, drop_remainder=True).repeat()  # keras-io: shuffle(1024)
     clock = _Clock(curve, budget_s, budget_s / max(points, 1))
-    model.fit(ds, epochs=1, steps_per_epoch=10**9, verbose=0, callbacks=[clock])
+    model.fit(ds, epochs=1, steps_per_epoch=10**9, verbose=0, shuffle=False, callbacks=[clock])
     return clock.steps, batch
