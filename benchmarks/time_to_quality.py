@@ -21,6 +21,7 @@ the curve first reaches the level (no interpolation).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -133,7 +134,8 @@ def run(scale: str = "quick", workdir: str | Path | None = None) -> dict:
             rows.append(measure(preset, scale, workdir))
         except Exception as e:  # one family failing must not hide the others' numbers
             skipped.append({"preset": preset, "reason": f"{type(e).__name__}: {e}"[:300]})
-    return {"rows": rows, "skipped": skipped, "target_x_floor": TARGET}
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # other jobs on the machine slow both arms alike
+    return {"rows": rows, "skipped": skipped, "target_x_floor": TARGET, "load_average_at_end": load}
 
 
 RECIPES = [
@@ -149,18 +151,45 @@ RECIPES = [
 ]
 
 
-def _s(x) -> str:
-    return "never" if x is None else f"{x:.0f} s"
+def _s(x, first: float) -> str:
+    if x is None:
+        return "never"
+    return f"<= {x:.0f} s (1st point)" if x == first else f"{x:.0f} s"
 
 
-def _ratio(x, a, b) -> str:
-    if x is not None:
-        return f"{x:.2f}x"
-    if a is not None and b is None:
-        return "genlab only"
-    if b is not None and a is None:
-        return "textbook only"
-    return "–"
+def _ratio(g, t, g_first: float, t_first: float) -> str:
+    """textbook / genlab; a bound where a curve got there by its first checkpoint (it may have been sooner)."""
+    if g is None or t is None:
+        return {(False, True): "genlab only", (True, False): "textbook only"}.get((g is None, t is None), "–")
+    if g == g_first and t == t_first:
+        return "– (both at 1st point)"
+    bound = ">= " if g == g_first else "<= " if t == t_first else ""
+    return f"{bound}{t / g:.2f}x"
+
+
+def _curve_note(name: str, points: list[dict]) -> str:
+    """What a curve did that the table hides: no progress after its first point, or a rise."""
+    fids = [p["fid"] for p in points]
+    best = min(fids)
+    if len(fids) > 1 and fids.index(best) == 0:
+        return f" The {name} curve never improved on its first point ({best:.3g})."
+    if fids[-1] > 2 * best:
+        return f" The {name} curve rose from its best {best:.3g} to {fids[-1]:.3g} (the training degraded)."
+    return ""
+
+
+def _verdict(rows: list[dict]) -> str:
+    """The goal (>= 2x sooner to the target) per preset: met, missed, or not shown by this run."""
+    met = [x["preset"] for x in rows if x["ratio_to_target"] is not None and x["ratio_to_target"] >= 2]
+    missed = [x["preset"] for x in rows if x["ratio_to_target"] is not None and x["ratio_to_target"] < 2]
+    unknown = [x["preset"] for x in rows if x["ratio_to_target"] is None]
+    parts = [f"met for {', '.join(met)}" if met else "", f"missed for {', '.join(missed)}" if missed else ""]
+    if unknown:
+        parts.append(
+            f"not shown for {', '.join(unknown)}: a curve did not reach the target within the run "
+            "(see the common-FID columns and the FIDs at equal training time)"
+        )
+    return "Goal (>= 2x sooner to the target): " + "; ".join(p for p in parts if p) + "."
 
 
 def markdown(r: dict) -> list[str]:
@@ -172,7 +201,8 @@ def markdown(r: dict) -> list[str]:
         "The clock stops while the curve scores samples (`fid_curve.json`'s `train_s`); process start-up "
         "is not counted for either. A time is that of the first checkpoint at or below the level. "
         f"Target: FID <= {r['target_x_floor']:g}x the real-data floor measured with the same sample count. "
-        "Ratio = textbook time / genlab time (> 1: genlab sooner).",
+        "Ratio = textbook time / genlab time (> 1: genlab sooner). "
+        f"Load average at the end of the run: {r.get('load_average_at_end', 'not recorded')}.",
         "",
         f"![time to quality]({PNG})",
         "",
@@ -181,6 +211,7 @@ def markdown(r: dict) -> list[str]:
     head += ["common FID", "genlab", "textbook", "ratio", "final FID genlab / textbook"]
     rows = []
     for x in r["rows"]:
+        g0, t0 = x["genlab"]["points"][0]["train_s"], x["textbook"]["points"][0]["train_s"]
         rows.append(
             [
                 x["preset"],
@@ -189,13 +220,13 @@ def markdown(r: dict) -> list[str]:
                 x["fid_samples"],
                 f"{x['floor']:.3g}",
                 f"{x['target']:.3g}",
-                _s(x["genlab_s_to_target"]),
-                _s(x["textbook_s_to_target"]),
-                _ratio(x["ratio_to_target"], x["genlab_s_to_target"], x["textbook_s_to_target"]),
+                _s(x["genlab_s_to_target"], g0),
+                _s(x["textbook_s_to_target"], t0),
+                _ratio(x["genlab_s_to_target"], x["textbook_s_to_target"], g0, t0),
                 f"{x['common_fid']:.3g}",
-                _s(x["genlab_s_to_common"]),
-                _s(x["textbook_s_to_common"]),
-                _ratio(x["ratio_to_common"], x["genlab_s_to_common"], x["textbook_s_to_common"]),
+                _s(x["genlab_s_to_common"], g0),
+                _s(x["textbook_s_to_common"], t0),
+                _ratio(x["genlab_s_to_common"], x["textbook_s_to_common"], g0, t0),
                 f"{x['genlab']['points'][-1]['fid']:.3g} / {x['textbook']['points'][-1]['fid']:.3g}",
             ]
         )
@@ -205,7 +236,8 @@ def markdown(r: dict) -> list[str]:
         *["| " + " | ".join(str(c) for c in row) + " |" for row in rows],
         "",
         "Columns 6-9: time to FID <= target; 10-13: time to the common FID (the worse of the two best "
-        "FIDs, a level both reach).",
+        "FIDs, a level both reach); a time at a curve's first checkpoint is an upper bound, so a ratio "
+        "involving one is a bound. The last column compares the two at equal training time.",
         "",
     ]
     for x in r["rows"]:
@@ -216,8 +248,10 @@ def markdown(r: dict) -> list[str]:
             f"({x['steps'] * x['batch'] / g_s:.0f} examples/s; {g['wall_s']:.0f} s wall with start-up and "
             f"scoring); textbook {t['steps']} steps of batch {t['batch']} in {t_s:.0f} s "
             f"({t['steps'] * t['batch'] / t_s:.0f} examples/s)."
+            + _curve_note("genlab", g["points"])
+            + _curve_note("textbook", t["points"])
         )
-    lines += ["", *RECIPES]
+    lines += ["", _verdict(r["rows"]), "", *RECIPES]
     for s in r.get("skipped", []):
         lines.append(f"- skipped {s['preset']}: {s['reason']}")
     return [*lines, ""]
@@ -228,7 +262,6 @@ def plot_file(results: dict, path: Path) -> None:
     rows = results["sections"].get("time_to_quality", {}).get("result", {}).get("rows", [])
     if not rows:
         return
-    import os
 
     import matplotlib
 

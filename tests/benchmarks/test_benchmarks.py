@@ -279,6 +279,16 @@ def test_time_to_quality_compare_times_and_ratios():
     assert (
         "| p | 2 | 3 | 500 | 1 | 3 | 20 s | never | genlab only | 5 | 20 s | 30 s | 1.50x | 2 / 5 |" in text
     )
+    # reached at a curve's first checkpoint: only a bound (it may have got there sooner)
+    early = [{"train_s": 10.0, "fid": 4.0}, *genlab[1:]]
+    row.update(genlab={"points": early, "wall_s": 50.0}, **compare(early, textbook, floor=1.0))
+    text = "\n".join(markdown({"rows": [row], "skipped": [], "target_x_floor": 3.0}))
+    assert "| <= 10 s (1st point) | 30 s | >= 3.00x |" in text
+    stuck = [{"train_s": 10.0, "fid": 4.0}, {"train_s": 20.0, "fid": 9.0}]
+    row.update(textbook={"points": stuck, "steps": 2, "batch": 64}, **compare(early, stuck, floor=1.0))
+    text = "\n".join(markdown({"rows": [row], "skipped": [], "target_x_floor": 3.0}))
+    assert "– (both at 1st point)" in text and "The textbook curve never improved on its first point" in text
+    assert "Goal (>= 2x sooner to the target): not shown for p: a curve did not reach" in text
 
 
 @pytest.mark.slow
