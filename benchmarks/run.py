@@ -31,6 +31,7 @@ SECTIONS = (
     "pipeline_overhead",
     "input_pipeline",
     "quality",
+    "time_to_quality",
 )
 HERE = Path(__file__).resolve().parent
 
@@ -72,6 +73,10 @@ def _section(name: str, scale: str, workdir: Path, results: dict, presets: list[
             for r in results.get("throughput", {}).get("result", {}).get("families", [])
         }
         return quality.run(scale, workdir / name, rates=rates)
+    if name == "time_to_quality":
+        from benchmarks import time_to_quality
+
+        return time_to_quality.run(scale, workdir / name)
     raise ValueError(f"--only: unknown section {name!r}; expected one of: {', '.join(SECTIONS)}")
 
 

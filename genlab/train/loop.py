@@ -133,6 +133,8 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         )
 
     losses = {}
+    if curve:
+        curve.start()  # fid_curve.json's train_s: the loop's time, not the set-up's
     while int(step.numpy()) < steps:
         losses = {k: float(v) for k, v in distributed_step(iterator).items()}
         s = int(step.numpy())

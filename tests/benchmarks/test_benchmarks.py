@@ -251,3 +251,64 @@ def test_gpu_script_dry_run_writes_the_gpu_results(tmp_path):
     assert all(math.isfinite(p["fid"]) for p in q["curve"]) and _finite_positive(q["fid_floor"])
     text = (tmp_path / "gpu_results.md").read_text()
     assert "| dcgan_tiny | True | True |" in text and "Time to quality: dcgan_tiny, 2 steps" in text
+
+
+def test_time_to_quality_compare_times_and_ratios():
+    """Times are the first checkpoint at or below a level; a curve that never gets there says so."""
+    from benchmarks.time_to_quality import compare, markdown
+
+    genlab = [{"train_s": 10.0, "fid": 9.0}, {"train_s": 20.0, "fid": 2.5}, {"train_s": 30.0, "fid": 2.0}]
+    textbook = [{"train_s": 10.0, "fid": 12.0}, {"train_s": 20.0, "fid": 8.0}, {"train_s": 30.0, "fid": 5.0}]
+    c = compare(genlab, textbook, floor=1.0)
+    assert c["target"] == 3.0 and c["genlab_s_to_target"] == 20.0 and c["textbook_s_to_target"] is None
+    assert c["ratio_to_target"] is None
+    # the common level is the worse of the two best FIDs: 5.0, which genlab reaches at 20 s, textbook at 30 s
+    assert c["common_fid"] == 5.0 and c["genlab_s_to_common"] == 20.0 and c["textbook_s_to_common"] == 30.0
+    assert c["ratio_to_common"] == 1.5
+    row = {
+        "preset": "p",
+        "workers": 2,
+        "steps": 3,
+        "batch": 64,
+        "fid_samples": 500,
+        "genlab": {"points": genlab, "wall_s": 50.0},
+        "textbook": {"points": textbook, "steps": 9, "batch": 64},
+        **c,
+    }
+    text = "\n".join(markdown({"rows": [row], "skipped": [], "target_x_floor": 3.0}))
+    assert (
+        "| p | 2 | 3 | 500 | 1 | 3 | 20 s | never | genlab only | 5 | 20 s | 30 s | 1.50x | 2 / 5 |" in text
+    )
+    # reached at a curve's first checkpoint: only a bound (it may have got there sooner)
+    early = [{"train_s": 10.0, "fid": 4.0}, *genlab[1:]]
+    row.update(genlab={"points": early, "wall_s": 50.0}, **compare(early, textbook, floor=1.0))
+    text = "\n".join(markdown({"rows": [row], "skipped": [], "target_x_floor": 3.0}))
+    assert "| <= 10 s (1st point) | 30 s | >= 3.00x |" in text
+    stuck = [{"train_s": 10.0, "fid": 4.0}, {"train_s": 20.0, "fid": 9.0}]
+    row.update(textbook={"points": stuck, "steps": 2, "batch": 64}, **compare(early, stuck, floor=1.0))
+    text = "\n".join(markdown({"rows": [row], "skipped": [], "target_x_floor": 3.0}))
+    assert "– (both at 1st point)" in text and "The textbook curve never improved on its first point" in text
+    assert "Goal (>= 2x sooner to the target): not shown for p: a curve did not reach" in text
+
+
+@pytest.mark.slow
+def test_time_to_quality_tiny_writes_curves_table_and_plot(tmp_path, monkeypatch):
+    """Both curves from real training (genlab through the launcher, the keras.io baseline with fit),
+    scored in one feature space, and the section's table and PNG beside RESULTS.md."""
+    monkeypatch.setenv("GENLAB_FEATURE_STORE", str(tmp_path / "features"))
+    out = tmp_path / "RESULTS.md"
+    assert run.main(["--tiny", "--only", "time_to_quality", "--out", str(out)]) == 0
+    r = json.loads((tmp_path / "results.json").read_text())["sections"]["time_to_quality"]["result"]
+    assert r["skipped"] == []
+    (row,) = r["rows"]
+    g, t = row["genlab"]["points"], row["textbook"]["points"]
+    assert [p["step"] for p in g] == [2, 4] and len(t) >= 1
+    for points in (g, t):
+        assert all(p["samples"] == 64 and _finite_positive(p["fid"]) for p in points)
+        assert all(a["train_s"] < b["train_s"] for a, b in zip(points, points[1:], strict=False))
+    # the baseline trains as many seconds as genlab (it stops at the first step past the budget)
+    assert t[-1]["train_s"] >= g[-1]["train_s"] > 0
+    assert _finite_positive(row["floor"]) and row["target"] == pytest.approx(3 * row["floor"])
+    assert row["common_fid"] == max(min(p["fid"] for p in g), min(p["fid"] for p in t))
+    assert (tmp_path / "time_to_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## 7. Time to quality" in out.read_text() and "| dcgan_tiny | 1 | 4 | 64 |" in out.read_text()

@@ -101,6 +101,7 @@ def test_fid_curve_at_every_checkpoint_in_the_pinned_feature_space(tiny_fashion,
     curve = json.loads((model_dir / "fid_curve.json").read_text())
     assert [p["step"] for p in curve] == [3, 6]
     assert all(p["samples"] == 48 and math.isfinite(p["fid"]) and p["fid"] > 0 for p in curve)
+    assert 0 < curve[0]["train_s"] < curve[1]["train_s"]  # training seconds, scoring left out
     assert tensorboard_tags(model_dir / "tensorboard")["fid_curve"] == [3, 6]
 
     # The last point is the trained model's FID in the stored (pinned) extractor's space, as evaluate sees it.
@@ -120,5 +121,36 @@ def test_fid_curve_at_every_checkpoint_in_the_pinned_feature_space(tiny_fashion,
     train(e.replace(train=dataclasses.replace(e.train, steps=9)), str(tiny_fashion), str(model_dir))
     curve = json.loads((model_dir / "fid_curve.json").read_text())
     assert [p["step"] for p in curve] == [3, 6, 9]
+    assert curve[1]["train_s"] < curve[2]["train_s"]  # the resumed run's clock goes on from step 6's
     html, md = report.build("t", summary={}, pictures=[], metrics={}, history=[], fid_curve=curve)
     assert "FID during training" in html and "step 9" in md
+
+
+def test_fid_curve_train_s_leaves_the_scoring_out(tmp_path, monkeypatch):
+    """train_s counts the loop's time only: a fake clock advances 5 s per training stretch and 100 s
+    per scoring (the sample call), and only the 5 s stretches show up."""
+    from genlab.train import fid_curve
+
+    now = [0.0]
+    monkeypatch.setattr(fid_curve.time, "perf_counter", lambda: now[0])
+
+    class Extractor:
+        def features(self, x):
+            return np.asarray(x, np.float64)
+
+    class SlowModel:
+        def sample(self, n, seed):
+            now[0] += 100.0  # scoring: must not count
+            return np.random.default_rng(seed).normal(size=(n, 3))
+
+    curve = fid_curve.FidCurve.__new__(fid_curve.FidCurve)  # the scoring parts, without a dataset
+    curve.n, curve.seed, curve.points, curve.offset_s = 8, 0, [], 2.0  # resumed at train_s 2
+    curve.uri = str(tmp_path / fid_curve.FILE)
+    curve.real_features = np.random.default_rng(1).normal(size=(8, 3))
+    curve.extractor = Extractor()
+    curve.start()
+    for step in (1, 2):
+        now[0] += 5.0  # training
+        curve.at(SlowModel(), step)
+    assert [p["train_s"] for p in curve.points] == [7.0, 12.0]
+    assert json.loads((tmp_path / fid_curve.FILE).read_text())[-1]["train_s"] == 12.0
