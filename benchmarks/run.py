@@ -31,6 +31,7 @@ SECTIONS = (
     "pipeline_overhead",
     "input_pipeline",
     "quality",
+    "utilisation",
 )
 HERE = Path(__file__).resolve().parent
 
@@ -72,6 +73,10 @@ def _section(name: str, scale: str, workdir: Path, results: dict, presets: list[
             for r in results.get("throughput", {}).get("result", {}).get("families", [])
         }
         return quality.run(scale, workdir / name, rates=rates)
+    if name == "utilisation":
+        from benchmarks import utilisation
+
+        return utilisation.run(scale, workdir / name, allreduce=results.get("distributed", {}).get("result"))
     raise ValueError(f"--only: unknown section {name!r}; expected one of: {', '.join(SECTIONS)}")
 
 
