@@ -12,7 +12,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks import utilisation
+from benchmarks import utilisation, worker_threads
 
 GOALS = {
     "throughput": "genlab >= 1.25x the plain Keras baseline (CPU)",
@@ -21,6 +21,7 @@ GOALS = {
     "pipeline_overhead": "kfp.local overhead <= 10% for the demo preset",
     "input_pipeline": ">= 10x headroom over training; bounded preparation memory",
     "quality": "FID/KID next to the real-data floor; bits/dim; perplexity; pitch-class distance",
+    "worker_threads": "2 workers on 2 cores >= 0.8x one worker",
     "utilisation": ">= 40% of the measured conv peak FLOP/s for the GAN families",
 }
 
@@ -349,6 +350,7 @@ def _quality(r: dict) -> list[str]:
 WRITERS = {
     "throughput": ("1. Training throughput", _throughput),
     "distributed": ("2. Distributed training", _distributed),
+    "worker_threads": ("2b. Threads and steps per call for 2 workers on 2 cores", worker_threads.markdown),
     "pixelcnn_sampling": ("3. PixelCNN sampling", _pixelcnn),
     "pipeline_overhead": ("4. Pipeline overhead", _pipeline),
     "input_pipeline": ("5. Input pipeline", _input),
