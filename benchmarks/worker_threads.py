@@ -110,6 +110,12 @@ def markdown(r: dict) -> list[str]:
         f"- {k} steps per call vs 1: {r['per_call_vs_1_step_per_call_2_workers']:.2f}x for 2 workers, "
         f"{r['per_call_vs_1_step_per_call_1_worker']:.2f}x for 1 worker; the launcher's split vs "
         f"TensorFlow's default threads: {r['split_vs_tf_default']:.2f}x.",
+        "- Earlier probes (not a committed script, so no numbers): one worker ran as fast with 1 intra-op "
+        "thread as with 2 (a DCGAN step of this size does not use the second core), and each of 2 workers "
+        "spent about the single worker's CPU time, mostly on its main thread: a fixed per-step cost that "
+        "does not halve with the batch. Packing the gradients into one collective "
+        "(`CommunicationOptions(bytes_per_pack)`) changed nothing measurable; `TF_NUM_INTEROP_THREADS=1` "
+        "made 2 workers slower. Section 8 profiles where one worker's step goes.",
     ]
     return [*lines, ""]
 
