@@ -12,8 +12,8 @@ fraction of the peak TensorFlow reaches on this machine, and where a DCGAN step'
 - Achieved FLOP/s = dense FLOPs per step x steps/s of ``genlab.train.train`` (one worker,
   ``benchmarks.throughput.genlab_rate``), measured in the same run as the peaks.
 - Where a step's time goes: ``tf.profiler.experimental`` traces DCGAN's training; the trace
-  (``*.xplane.pb``) is cut at the ``distributed_step`` calls of the Python thread, and each step's wall
-  time is split into input (the ``IteratorGetNext`` op: waiting for a batch), all-reduce (collective
+  (``*.xplane.pb``) is cut at the Python thread's ``distributed_steps`` calls (one step per call
+  here), and each step's wall time is split into input (the ``IteratorGetNext`` op: waiting for a batch), all-reduce (collective
   ops), kernels (every other op, as the union of their intervals on TensorFlow's compute threads) and
   Python/dispatch (the rest: the loop's own code, function dispatch, idle gaps between ops).
 """
@@ -257,7 +257,7 @@ def step_breakdown(xplane: str, skip: int) -> dict:
     for line in host.lines:
         t0 = line.timestamp_ns * 1000  # picoseconds, like the events' offsets
         if not line.name.startswith("tf_"):  # the Python thread that called the step (named "python" or not)
-            starts += [t0 + e.offset_ps for e in line.events if names[e.metadata_id] == "distributed_step"]
+            starts += [t0 + e.offset_ps for e in line.events if names[e.metadata_id] == "distributed_steps"]
         if line.name.startswith("tf_data_iterator_get_next"):  # IteratorGetNext runs async, on its own thread
             ops["input"] += [
                 (t0 + e.offset_ps, t0 + e.offset_ps + e.duration_ps)
@@ -275,7 +275,7 @@ def step_breakdown(xplane: str, skip: int) -> dict:
             ops[part].append((t0 + e.offset_ps, t0 + e.offset_ps + e.duration_ps))
     starts.sort()
     if len(starts) < skip + 2:
-        raise ValueError(f"{xplane}: {len(starts)} distributed_step calls traced, expected over {skip + 1}")
+        raise ValueError(f"{xplane}: {len(starts)} distributed_steps calls traced, expected over {skip + 1}")
     parts = {k: [] for k in ("wall", "input", "allreduce", "kernels", "python")}
     for lo, hi in zip(starts[skip:-1], starts[skip + 1 :], strict=False):
         busy = {k: _clip(v, lo, hi) for k, v in ops.items()}
@@ -303,7 +303,8 @@ def profile_dcgan(scale: str, workdir: Path) -> dict:
     preset = SIZES[scale][0][0]
     steps = warm + timed + 1
     exp = with_changes(
-        bench_experiment(preset, scale), train={"steps": steps, "log_every": steps, "checkpoint_every": steps}
+        bench_experiment(preset, scale),
+        train={"steps": steps, "log_every": steps, "checkpoint_every": steps, "steps_per_call": 1},
     )
     data_uri = prepared(exp, workdir)
     logdir = tempfile.mkdtemp(prefix="profile-", dir=workdir)
