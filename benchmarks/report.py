@@ -12,7 +12,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks import time_to_quality
+from benchmarks import time_to_quality, utilisation, worker_threads
 
 GOALS = {
     "throughput": "genlab >= 1.25x the plain Keras baseline (CPU)",
@@ -22,6 +22,8 @@ GOALS = {
     "input_pipeline": ">= 10x headroom over training; bounded preparation memory",
     "quality": "FID/KID next to the real-data floor; bits/dim; perplexity; pitch-class distance",
     "time_to_quality": "genlab reaches FID <= 3x the real-data floor >= 2x sooner than the textbook baseline",
+    "worker_threads": "2 workers on 2 cores >= 0.8x one worker",
+    "utilisation": ">= 40% of the measured conv peak FLOP/s for the GAN families",
 }
 
 
@@ -349,12 +351,18 @@ def _quality(r: dict) -> list[str]:
 WRITERS = {
     "throughput": ("1. Training throughput", _throughput),
     "distributed": ("2. Distributed training", _distributed),
+    "worker_threads": ("2b. Threads and steps per call for 2 workers on 2 cores", worker_threads.markdown),
     "pixelcnn_sampling": ("3. PixelCNN sampling", _pixelcnn),
     "pipeline_overhead": ("4. Pipeline overhead", _pipeline),
     "input_pipeline": ("5. Input pipeline", _input),
     "quality": ("6. Quality at a fixed budget", _quality),
     "time_to_quality": ("7. Time to quality", time_to_quality.markdown),
+    "utilisation": ("8. Utilisation against the machine's limit", utilisation.markdown),
 }
+PLOTS = {
+    "time_to_quality": time_to_quality.plot,
+    "utilisation": utilisation.plot,
+}  # section -> its own PNG beside RESULTS.md (<section>.png)
 
 
 def markdown(results: dict, gpu_results: bool = False) -> str:
@@ -481,5 +489,7 @@ def write_all(results: dict, out: Path) -> None:
         out.with_name("results.json"), (json.dumps(results, indent=1, sort_keys=True) + "\n").encode()
     )
     plot(results, out.with_name("results.png"))
-    time_to_quality.plot_file(results, out.with_name(time_to_quality.PNG))  # its own plot
+    for name, draw in PLOTS.items():
+        if "result" in results["sections"].get(name, {}):
+            draw(results["sections"][name]["result"], out.with_name(f"{name}.png"))
     _atomic_write(out, markdown(results, out.with_name("gpu_results.md").is_file()).encode())

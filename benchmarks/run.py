@@ -32,6 +32,7 @@ SECTIONS = (
     "input_pipeline",
     "quality",
     "time_to_quality",
+    "utilisation",
 )
 HERE = Path(__file__).resolve().parent
 
@@ -77,6 +78,10 @@ def _section(name: str, scale: str, workdir: Path, results: dict, presets: list[
         from benchmarks import time_to_quality
 
         return time_to_quality.run(scale, workdir / name)
+    if name == "utilisation":
+        from benchmarks import utilisation
+
+        return utilisation.run(scale, workdir / name, allreduce=results.get("distributed", {}).get("result"))
     raise ValueError(f"--only: unknown section {name!r}; expected one of: {', '.join(SECTIONS)}")
 
 

@@ -257,9 +257,9 @@ def markdown(r: dict) -> list[str]:
     return [*lines, ""]
 
 
-def plot_file(results: dict, path: Path) -> None:
+def plot(r: dict, path: Path) -> None:
     """The curves, one panel per preset, beside RESULTS.md (nothing when the section has no rows)."""
-    rows = results["sections"].get("time_to_quality", {}).get("result", {}).get("rows", [])
+    rows = r.get("rows", [])
     if not rows:
         return
 

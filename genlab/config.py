@@ -103,6 +103,9 @@ class TrainConfig:
     max_restarts: int = 2  # restarts of the whole job (a TFJob's backoffLimit is this x its replicas)
     mixed_precision: bool = False
     xla: bool = False
+    # Steps run in one call of the compiled train function (never across a log or checkpoint step):
+    # fewer Python round trips and host reads of the losses per step, the same training.
+    steps_per_call: int = 1
     # FID of this many samples at every checkpoint, in the pinned feature space (genlab.train.fid_curve);
     # 0 = off. Image families only.
     fid_samples: int = 0
@@ -119,6 +122,7 @@ class TrainConfig:
             workers=1,
             gpus_per_worker=0,
             max_restarts=0,
+            steps_per_call=1,
         )
         if self.epochs <= 0:
             raise ConfigError(f"train.epochs: expected a number > 0, got {self.epochs}")

@@ -111,11 +111,21 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         ctx = StepContext(global_batch, step, exp.train.seed)
         return model.train_step(batch, ctx)
 
-    @tf.function
-    def distributed_step(it):
+    def one_step(it):
         per_replica = strategy.run(replica_step, args=(next(it),))
         step.assign_add(1)
         return {k: strategy.reduce("SUM", v, axis=None) for k, v in per_replica.items()}
+
+    @tf.function
+    def distributed_steps(it, n):
+        """``n`` steps in one call: the last step's losses, and the first step (0: none) whose
+        losses were not all finite, with those losses."""
+        losses = one_step(it)
+        bad_step, bad_losses = _first_nonfinite(tf.constant(0, tf.int64), losses, step, losses)
+        for _ in tf.range(n - 1):  # a loop (not n copies) in the graph: the collectives stay in order
+            losses = one_step(it)
+            bad_step, bad_losses = _first_nonfinite(bad_step, bad_losses, step, losses)
+        return losses, bad_step, bad_losses
 
     writer = tf.summary.create_file_writer(io.join(model_uri, "tensorboard")) if role.is_chief else None
     if writer:
@@ -135,13 +145,23 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     losses = {}
     if curve:
         curve.start()  # fid_curve.json's train_s: the loop's time, not the set-up's
-    while int(step.numpy()) < steps:
-        losses = {k: float(v) for k, v in distributed_step(iterator).items()}
-        s = int(step.numpy())
-        bad = [k for k, v in losses.items() if not math.isfinite(v)]
-        if bad:
+    s = resumed_from
+    while s < steps:
+        # never past the next log or checkpoint step: those see exactly the state of a 1-step call
+        n = min(
+            exp.train.steps_per_call,
+            steps - s,
+            exp.train.log_every - s % exp.train.log_every,
+            exp.train.checkpoint_every - s % exp.train.checkpoint_every,
+        )
+        out, bad_step, bad_losses = distributed_steps(iterator, tf.constant(n, tf.int64))
+        losses = {k: float(v) for k, v in out.items()}  # one host read per call
+        s += n
+        if int(bad_step):
+            bad_losses = {k: float(v) for k, v in bad_losses.items()}
+            bad = [k for k, v in bad_losses.items() if not math.isfinite(v)]
             raise TrainingError(
-                f"step {s}: loss {bad[0]} is {losses[bad[0]]}; training stopped. "
+                f"step {int(bad_step)}: loss {bad[0]} is {bad_losses[bad[0]]}; training stopped. "
                 f"{_kept(last_good, chief_dir)}; lower train.learning_rate and re-run"
             )
         if s % exp.train.log_every == 0 or s == steps:
@@ -194,6 +214,16 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     )
     log(f"done: {json.dumps(asdict(result))}")
     return result
+
+
+def _first_nonfinite(bad_step, bad_losses, step, losses):
+    """(bad_step, bad_losses) updated with this step's: kept if already set, else set when a loss is NaN/Inf."""
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in losses.values()])
+    new = tf.logical_and(tf.equal(bad_step, 0), tf.logical_not(finite))
+    return (
+        tf.where(new, tf.cast(step, tf.int64), bad_step),
+        {k: tf.where(new, losses[k], bad_losses[k]) for k in losses},
+    )
 
 
 def weights_fingerprint(model) -> str:

@@ -126,3 +126,15 @@ def test_divergence_before_any_checkpoint_says_so(tiny_fashion, tmp_path, monkey
     ):
         train(tiny_exp("dcgan", steps=12, checkpoint_every=5), str(tiny_fashion), str(tmp_path))
     assert checkpoint_steps(tmp_path) == []
+
+
+def test_a_nan_inside_a_several_step_call_names_its_own_step(tiny_fashion, tmp_path, monkeypatch):
+    """train.steps_per_call: 4 runs steps 5-8 in one call; the NaN at step 6 is reported as step 6."""
+    inject(monkeypatch, at_step=6, fault="nan_loss")
+    exp = tiny_exp("dcgan", steps=12, checkpoint_every=4, log_every=12, steps_per_call=4)
+    with pytest.raises(
+        TrainingError,
+        match=r"^step 6: loss \w+ is nan; training stopped\. The last good checkpoint \(step 4\) is kept",
+    ):
+        train(exp, str(tiny_fashion), str(tmp_path))
+    assert checkpoint_steps(tmp_path) == [4]

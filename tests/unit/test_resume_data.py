@@ -9,12 +9,18 @@ from genlab.train import train
 from genlab.train.loop import load_model
 
 
-def exp(steps):
+def exp(steps, steps_per_call=1):
     return config.experiment_from_dict(
         {
             "name": "resume",
             "model": {"family": "vae", "latent_dim": 4, "width": 8},
-            "train": {"steps": steps, "batch_size": 32, "log_every": 2, "checkpoint_every": 2},
+            "train": {
+                "steps": steps,
+                "batch_size": 32,
+                "log_every": 2,
+                "checkpoint_every": 2,
+                "steps_per_call": steps_per_call,
+            },
         }
     )
 
@@ -22,7 +28,8 @@ def exp(steps):
 def test_resumed_run_matches_an_uninterrupted_one(tiny_fashion, tmp_path):
     straight = train(exp(5), str(tiny_fashion), str(tmp_path / "straight"))
     first = train(exp(2), str(tiny_fashion), str(tmp_path / "resumed"))
-    resumed = train(exp(5), str(tiny_fashion), str(tmp_path / "resumed"))
+    # resumed with 2 steps per call (steps 3-4, then 5): the same weights as 1 step per call
+    resumed = train(exp(5, steps_per_call=2), str(tiny_fashion), str(tmp_path / "resumed"))
     assert (first.steps, resumed.resumed_from, resumed.steps) == (2, 2, 5)
     assert resumed.weights_sha256 == straight.weights_sha256
     assert resumed.final_losses == straight.final_losses
