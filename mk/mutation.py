@@ -29,11 +29,11 @@ DOC = ROOT / "docs" / "testing.md"
 PRESETS = "pipelines/configs"  # genlab.config.PRESETS_DIR, relative to the repository root
 BEGIN, END = "<!-- mutation-table:begin -->", "<!-- mutation-table:end -->"
 
-# name -> (file to mutate, mutant-name globs (None: every function in the file), its fast tests
-# and pytest options such as "-mnot slow").
+# name -> (file to mutate, or a tuple of files mutated together, mutant-name globs (None: every
+# function in the file), its fast tests and pytest options such as "-mnot slow").
 # For the model files only the losses, masks and samplers are mutated: the network builders are
 # checked by shape/parameter-count tests, and their mutants would swamp the score.
-MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
+MODULES: dict[str, tuple[str | tuple[str, ...], list[str] | None, list[str]]] = {
     "evaluate/metrics": ("genlab/evaluate/metrics.py", None, ["tests/unit/test_metrics.py"]),
     # Writing, publishing, checking and the training stream; not the record parsers (their mutants
     # are tf.io.FixedLenFeature arguments), the manifest's JSON helpers or load_arrays.
@@ -72,13 +72,25 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     ),
     "models/gan": (
         "genlab/models/gan.py",
-        ["*x_bce__*", "*x_gradient_penalty__*", "*train_step__*"],
+        ["*x_bce__*", "*x_gradient_penalty__*", "*x_adversarial_step__*", "*train_step__*"],
         ["tests/unit/test_gan.py", "tests/unit/test_gan_losses.py"],
     ),
     "models/pixelcnn": (
         "genlab/models/pixelcnn.py",
         ["*x_quantise__*", "*x_level_to_unit__*", "*x_causal_mask__*", "*x_inverse_cdf__*", "*sampler__*"],
         ["tests/unit/test_pixelcnn.py"],
+    ),
+    # The VAE's losses and samplers, its likelihoods and the IAF step, scored together. Not the
+    # encoder/decoder/MADE builders (shape tests pin them); not test_vae.py, which trains models.
+    "models/vae": (
+        ("genlab/models/vae.py", "genlab/models/likelihoods.py", "genlab/models/iaf.py"),
+        ["*x_gaussian_log_prob__*", "*x_kl_to_standard_normal__*", "*ǁVAEǁposterior_sample__*"]
+        + ["*ǁVAEǁnegative_elbo__*", "*ǁVAEǁlog_likelihood__*", "*ǁVAEǁencode__*", "*ǁVAEǁsample__*"]
+        + ["*x_pixel_levels__*", "*x_discretized_logistic_log_mass__*", "*x__split__*", "*x__logits256__*"]
+        + ["*x_log_prob__*", "*x_picture__*", "*x_bits_per_dim__*", "*x_param_channels__*"]
+        + ["*x_made_masks__*", "*ǁMaskedDenseǁcall__*", "*ǁAutoregressiveNNǁcall__*", "*ǁIAFStepǁcall__*"]
+        + ["*x_build_flow__*"],
+        ["tests/unit/test_likelihoods.py", "tests/unit/test_iaf.py"],
     ),
 }
 
@@ -283,7 +295,12 @@ def slug(name: str) -> str:
     return name.replace("/", "-")
 
 
-def scratch(name: str, target: str, tests: list[str]) -> Path:
+def files(target: str | tuple[str, ...]) -> list[str]:
+    """A module's files to mutate: one file, or a tuple of files mutated and scored together."""
+    return [target] if isinstance(target, str) else list(target)
+
+
+def scratch(name: str, target: str | tuple[str, ...], tests: list[str]) -> Path:
     """A fresh copy of the code and tests with a setup.cfg that points mutmut at one file."""
     multiplier, constant = TIMEOUTS.get(name, (2.5, 60))
     folder = WORK / slug(name)
@@ -297,8 +314,7 @@ def scratch(name: str, target: str, tests: list[str]) -> Path:
     (folder / "setup.cfg").write_text(
         "[mutmut]\n"
         "source_paths = genlab\n"
-        f"only_mutate = {target}\n"
-        f"also_copy =\n    {PRESETS}\n"
+        "only_mutate =\n" + "".join(f"    {f}\n" for f in files(target)) + f"also_copy =\n    {PRESETS}\n"
         "pytest_add_cli_args_test_selection =\n"
         + "".join(f"    {t}\n" for t in existing)
         + "pytest_add_cli_args =\n"
@@ -323,7 +339,7 @@ def run_module(
     folder = WORK / slug(name) if report_only else scratch(name, target, tests)
     mutmut = Path(sys.executable).parent / "mutmut"
     started = time.time()
-    patterns = [module_prefix(target) + g for g in only or globs or []]
+    patterns = [module_prefix(f) + g for f in files(target) for g in only or globs or []]
     # mutmut keeps earlier results in mutants/ and re-runs only the mutants it is named.
     # Timeouts are re-run too: on a loaded machine a slow start, not the mutant, can time out.
     survivors = [
@@ -362,7 +378,7 @@ def run_module(
     return row
 
 
-def read_statuses(folder: Path, target: str, patterns: list[str]) -> dict[str, str]:
+def read_statuses(folder: Path, target: str | tuple[str, ...], patterns: list[str]) -> dict[str, str]:
     """mutmut's verdict on each of this module's mutants (that it has a record of)."""
     if not (folder / "mutants").exists():
         return {}
@@ -373,7 +389,7 @@ def read_statuses(folder: Path, target: str, patterns: list[str]) -> dict[str, s
     statuses = {}
     for line in results.splitlines():
         m = STATUS_RE.match(line)
-        if m and ours(m.group(1), module_prefix(target), patterns):
+        if m and ours(m.group(1), [module_prefix(f) for f in files(target)], patterns):
             statuses[m.group(1)] = m.group(2).strip()
     return statuses
 
@@ -383,9 +399,9 @@ def module_prefix(target: str) -> str:
     return mod.removesuffix(".__init__") + "."
 
 
-def ours(mutant: str, prefix: str, patterns: list[str]) -> bool:
+def ours(mutant: str, prefixes: list[str], patterns: list[str]) -> bool:
     """A mutant of this module's own functions (not a submodule's: genlab.data vs genlab.data.idx)."""
-    if not mutant.startswith(prefix) or not mutant[len(prefix) :].startswith("x"):
+    if not any(mutant.startswith(p) and mutant[len(p) :].startswith("x") for p in prefixes):
         return False
     return not patterns or any(fnmatch.fnmatch(mutant, p) for p in patterns)
 
