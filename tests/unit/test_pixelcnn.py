@@ -141,6 +141,25 @@ def test_quantise_matches_foster_and_keeps_8_bit_values():
     np.testing.assert_array_equal(pixelcnn.quantise(v, 256).numpy(), np.arange(256))
 
 
+def test_level_to_unit_spreads_the_levels_over_0_to_1():
+    q = tf.constant([0, 1, 3])
+    np.testing.assert_allclose(pixelcnn.level_to_unit(q, 4).numpy(), [0.0, 1 / 3, 1.0], rtol=1e-6)
+    assert pixelcnn.level_to_unit(q, 4, tf.float64).dtype == tf.float64
+
+
+def test_inverse_cdf_is_the_smallest_level_whose_cdf_reaches_u():
+    """q = min{k : CDF(k) >= u}: u on a CDF value stays at that level; u past the last value (a CDF
+    that rounds below 1) takes the top level."""
+    logits = tf.zeros((7, 4), tf.float64)  # uniform: the CDF is exactly 0.25, 0.5, 0.75, 1
+    u = tf.constant([0.0, 0.25, 0.2500001, 0.5, 0.74, 0.99, 1.5], tf.float64)
+    np.testing.assert_array_equal(pixelcnn.inverse_cdf(logits, u, 1.0).numpy(), [0, 0, 1, 1, 2, 3, 3])
+    # temperature 0.5 divides the logits: [0, ln 3] -> probabilities [1, 9] / 10 (at 1: [1, 3] / 4)
+    logits = tf.constant([[0.0, math.log(3.0)]] * 3, tf.float64)
+    u = tf.constant([0.05, 0.2, 0.3], tf.float64)
+    np.testing.assert_array_equal(pixelcnn.inverse_cdf(logits, u, 0.5).numpy(), [0, 1, 1])
+    np.testing.assert_array_equal(pixelcnn.inverse_cdf(logits, u, 1.0).numpy(), [0, 0, 1])
+
+
 def test_float64_sampling_forward_matches_the_keras_model():
     model = tiny(shape=(6, 6, 2), levels=5)
     random_bias(model)
@@ -160,8 +179,9 @@ def test_fast_sampling_equals_naive_sampling_exactly(shape, levels, temperature)
     random_bias(model)
     params = pixelcnn.sampling_params(model.networks["pixelcnn"], model.cfg)
     u = pixelcnn.sampling_uniforms(5, shape, seed=3)
-    naive = pixelcnn.naive_sampler(model.cfg)(params, u, temperature)
-    fast = pixelcnn.fast_sampler(model.cfg)(params, u, temperature)
+    args = (params, u) if temperature == 1.0 else (params, u, temperature)  # the default is 1
+    naive = pixelcnn.naive_sampler(model.cfg)(*args)
+    fast = pixelcnn.fast_sampler(model.cfg)(*args)
     assert naive.shape == (5, *shape)
     assert len(np.unique(naive)) > 1  # not a degenerate all-equal picture
     assert np.array_equal(fast, naive)
