@@ -90,7 +90,7 @@ MODULES: dict[str, tuple[str | tuple[str, ...], list[str] | None, list[str]]] = 
         + ["*x_log_prob__*", "*x_picture__*", "*x_bits_per_dim__*", "*x_param_channels__*"]
         + ["*x_made_masks__*", "*ǁMaskedDenseǁcall__*", "*ǁAutoregressiveNNǁcall__*", "*ǁIAFStepǁcall__*"]
         + ["*x_build_flow__*"],
-        ["tests/unit/test_likelihoods.py", "tests/unit/test_iaf.py"],
+        ["tests/unit/test_likelihoods.py", "tests/unit/test_iaf.py", "tests/unit/test_vae_losses.py"],
     ),
 }
 
