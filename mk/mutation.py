@@ -348,8 +348,9 @@ def run_module(
         if recheck and (folder / f).exists()
         for mutant in (folder / f).read_text().split()
     ]
-    if recheck:  # and those a config change (the timeout) left unchecked
-        survivors += [k for k, v in read_statuses(folder, target, patterns).items() if v == "not checked"]
+    if recheck:  # and those a config change (the timeout) left unchecked, or no test reached then
+        statuses = read_statuses(folder, target, patterns)
+        survivors += [k for k, v in statuses.items() if v in ("not checked", "no tests")]
     if not recheck and not report_only:  # a fresh run: earlier results may come from other tests
         shutil.rmtree(folder / "mutants", ignore_errors=True)
     if recheck and not survivors:
