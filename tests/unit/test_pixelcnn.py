@@ -139,6 +139,8 @@ def test_quantise_matches_foster_and_keeps_8_bit_values():
     v = np.arange(256, dtype=np.float32) / 255.0
     np.testing.assert_array_equal(pixelcnn.quantise(v, 4).numpy(), np.arange(256) // 64)
     np.testing.assert_array_equal(pixelcnn.quantise(v, 256).numpy(), np.arange(256))
+    # above 1 (an interpolation's overshoot) stays on the top level
+    np.testing.assert_array_equal(pixelcnn.quantise(np.float32([1.5]), 4).numpy(), [3])
 
 
 def test_level_to_unit_spreads_the_levels_over_0_to_1():
