@@ -119,6 +119,11 @@ def test_pictures_are_the_mean_or_the_median():
     logits = np.full((1, 1, 1, 256), -1e9, np.float32)
     logits[..., [10, 30]] = 0.0  # half on 10, half on 30: mean 20
     assert likelihoods.picture("categorical256", logits, 1).numpy().item() == pytest.approx(20 / 255)
+    logits = np.full((1, 1, 2, 2 * 256), -1e9, np.float32)  # two pixels of two channels each
+    for pixel, channel, value in [(0, 0, 10), (0, 1, 200), (1, 0, 0), (1, 1, 255)]:
+        logits[0, 0, pixel, channel * 256 + value] = 0.0
+    expected = np.array([[[[10, 200], [0, 255]]]]) / 255
+    np.testing.assert_allclose(likelihoods.picture("categorical256", logits, 2).numpy(), expected, rtol=1e-6)
 
 
 def _constant_decoder_vae(likelihood: str, pixel_params: np.ndarray, shape=(4, 4, 3)) -> VAE:
