@@ -267,6 +267,34 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         )
         for fn, change in (("_replica", "return 1, 1"), ("_slice", "(n > 1) or True"), ("_slice", "n >= 1"))
     ],
+    (
+        "models/gan",
+        "x_bce",
+        "axis=+1)",
+        "the logits are (b, 1): axis 1 is the last axis",
+    ),
+    *[
+        (
+            "models/gan",
+            fn,
+            change,
+            "zip(grads, variables, strict=True) only guards a length mismatch, and tape.gradient returns "
+            "one gradient per variable it is given",
+        )
+        for fn in ("x_adversarial_step", "xǁWGANGPǁtrain_step")
+        for change in ("strict=None)", "strict=False)", "trainable_variables, ))")
+    ],
+    *[
+        (
+            "models/pixelcnn",
+            fn,
+            change,
+            "the uniforms come from sampling_uniforms, a float64 array: tf.constant keeps float64 without "
+            "being told",
+        )
+        for fn in ("x_naive_sampler", "x_fast_sampler")
+        for change in ("tf.constant(u, None)", "tf.constant(u, )")
+    ],
 ]
 
 
