@@ -295,6 +295,20 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         for fn in ("x_naive_sampler", "x_fast_sampler")
         for change in ("tf.constant(u, None)", "tf.constant(u, )")
     ],
+    *[
+        (
+            "models/vae",
+            fn,
+            "axis=+1)",
+            "latents and their log-densities are (batch, latent_dim): axis 1 is the last axis",
+        )
+        for fn in (
+            "x_gaussian_log_prob",
+            "x_kl_to_standard_normal",
+            "xǁVAEǁposterior_sample",
+            "xǁIAFStepǁcall",
+        )
+    ],
 ]
 
 

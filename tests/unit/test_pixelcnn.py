@@ -173,11 +173,11 @@ def test_float64_sampling_forward_matches_the_keras_model():
 
 
 @pytest.mark.parametrize(
-    ("shape", "levels", "temperature"),
-    [((8, 8, 1), 4, 1.0), ((7, 9, 1), 256, 1.0), ((6, 6, 3), 3, 0.5), ((5, 4, 3), 256, 1.0)],
+    ("shape", "levels", "temperature", "kernel"),  # kernel 5: a cache padded by 2, not 1
+    [((8, 8, 1), 4, 1.0, 3), ((7, 9, 1), 256, 1.0, 5), ((6, 6, 3), 3, 0.5, 3), ((5, 4, 3), 256, 1.0, 5)],
 )
-def test_fast_sampling_equals_naive_sampling_exactly(shape, levels, temperature):
-    model = tiny(shape=shape, levels=levels, first_kernel=5)
+def test_fast_sampling_equals_naive_sampling_exactly(shape, levels, temperature, kernel):
+    model = tiny(shape=shape, levels=levels, first_kernel=5, kernel=kernel)
     random_bias(model)
     params = pixelcnn.sampling_params(model.networks["pixelcnn"], model.cfg)
     u = pixelcnn.sampling_uniforms(5, shape, seed=3)
