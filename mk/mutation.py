@@ -309,6 +309,37 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
             "xǁIAFStepǁcall",
         )
     ],
+    *[
+        (
+            "models/gan",
+            "xǁWGANGPǁtrain_step",
+            change,
+            "the critic's scores are (m, 1): squeezing axis 1, or every axis of size 1, gives the same (m,) "
+            "(with m = 1 a scalar, which broadcasts against the (1,) penalty the same way)",
+        )
+        for change in ("training=True), None)", "training=True), )", "training=True), +1)")
+    ],
+    *[
+        (
+            "models/pixelcnn",
+            "x_inverse_cdf",
+            change,
+            "tf.nn.softmax takes axis=None as its default, -1",
+        )
+        for change in ("temperature, axis=None)", "temperature, )")
+    ],
+    *[
+        (
+            "models/vae",
+            fn,
+            change,
+            "the VAE's encoder, decoder and flow have no layer that acts differently in training (no "
+            "dropout, no batch norm): the training flag changes nothing",
+        )
+        for fn in ("xǁVAEǁnegative_elbo", "xǁVAEǁlog_likelihood", "xǁVAEǁencode", "xǁVAEǁposterior_sample")
+        for change in ("training=None", "training=True", "training=False", "(x, None)", "eps, None)")
+        + ("(z, )", "(x, )", "float32), )", "zeros_like(mean), )", "([z, h], )", "tf.shape(mean)), )")
+    ],
 ]
 
 

@@ -152,9 +152,10 @@ def test_level_to_unit_spreads_the_levels_over_0_to_1():
 def test_inverse_cdf_is_the_smallest_level_whose_cdf_reaches_u():
     """q = min{k : CDF(k) >= u}: u on a CDF value stays at that level; u past the last value (a CDF
     that rounds below 1) takes the top level."""
-    logits = tf.zeros((7, 4), tf.float64)  # uniform: the CDF is exactly 0.25, 0.5, 0.75, 1
-    u = tf.constant([0.0, 0.25, 0.2500001, 0.5, 0.74, 0.99, 1.5], tf.float64)
-    np.testing.assert_array_equal(pixelcnn.inverse_cdf(logits, u, 1.0).numpy(), [0, 0, 1, 1, 2, 3, 3])
+    logits = tf.zeros((7, 1, 4), tf.float64)  # uniform: the CDF is exactly 0.25, 0.5, 0.75, 1
+    u = tf.constant([[0.0], [0.25], [0.2500001], [0.5], [0.74], [0.99], [1.5]], tf.float64)  # (7, 1)
+    q = pixelcnn.inverse_cdf(logits, u, 1.0).numpy()  # over the last axis, whatever the rank
+    np.testing.assert_array_equal(q, [[0], [0], [1], [1], [2], [3], [3]])
     # temperature 0.5 divides the logits: [0, ln 3] -> probabilities [1, 9] / 10 (at 1: [1, 3] / 4)
     logits = tf.constant([[0.0, math.log(3.0)]] * 3, tf.float64)
     u = tf.constant([0.05, 0.2, 0.3], tf.float64)
