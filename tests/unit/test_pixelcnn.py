@@ -37,6 +37,9 @@ def test_causal_mask_pattern():
     a, b = pixelcnn.causal_mask(3, "A")[..., 0, 0], pixelcnn.causal_mask(3, "B")[..., 0, 0]
     np.testing.assert_array_equal(a, [[1, 1, 1], [1, 0, 0], [0, 0, 0]])
     np.testing.assert_array_equal(b, [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
+    # defaults: one input and one output feature, one colour (every feature sees the centre for B)
+    assert pixelcnn.causal_mask(3, "A").shape == (3, 3, 1, 1)
+    np.testing.assert_array_equal(pixelcnn.causal_mask(3, "B", 2, 2)[1, 1], np.ones((2, 2)))
 
 
 @pytest.mark.parametrize("channels", [1, 3])
