@@ -346,6 +346,23 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         for change in ("training=None", "training=True", "(x, None)", "eps, None)")
         + ("(z, )", "(x, )", "float32), )", "zeros_like(mean), )", "([z, h], )", "tf.shape(mean)), )")
     ],
+    (
+        "models/vae",
+        "xǁVAEǁsample",
+        ".astype(None)",
+        "decode converts the latents to float32 itself (np.asarray(z, np.float32))",
+    ),
+    *[
+        (
+            "models/vae",
+            "x_build_flow",
+            change,
+            "the names of the flow's two inputs are labels only: callers pass [z, h] by position, and an "
+            "Input layer has no weights",
+        )
+        for change in ("latent_dim,), name=None)", "latent_dim,), )", 'name="XXz0XX"', 'name="Z0"')
+        + ("context_dim,), name=None)", "context_dim,), )", 'name="XXcontextXX"', 'name="CONTEXT"')
+    ],
 ]
 
 
