@@ -363,6 +363,21 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         for change in ("latent_dim,), name=None)", "latent_dim,), )", 'name="XXz0XX"', 'name="Z0"')
         + ("context_dim,), name=None)", "context_dim,), )", 'name="XXcontextXX"', 'name="CONTEXT"')
     ],
+    (
+        "models/vae",
+        "x_made_masks",
+        ".astype(None)",
+        "MaskedDense stores its mask as float32 whatever it is given (np.asarray(kernel_mask, np.float32))",
+    ),
+    *[
+        (
+            "models/vae",
+            "xǁVAEǁencode",
+            change,
+            "Keras converts the encoder's input to its float32 Input dtype",
+        )
+        for change in ("np.asarray(images, None)", "np.asarray(images, )")
+    ],
 ]
 
 
