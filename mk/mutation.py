@@ -29,11 +29,11 @@ DOC = ROOT / "docs" / "testing.md"
 PRESETS = "pipelines/configs"  # genlab.config.PRESETS_DIR, relative to the repository root
 BEGIN, END = "<!-- mutation-table:begin -->", "<!-- mutation-table:end -->"
 
-# name -> (file to mutate, mutant-name globs (None: every function in the file), its fast tests
-# and pytest options such as "-mnot slow").
+# name -> (file to mutate, or a tuple of files mutated together, mutant-name globs (None: every
+# function in the file), its fast tests and pytest options such as "-mnot slow").
 # For the model files only the losses, masks and samplers are mutated: the network builders are
 # checked by shape/parameter-count tests, and their mutants would swamp the score.
-MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
+MODULES: dict[str, tuple[str | tuple[str, ...], list[str] | None, list[str]]] = {
     "evaluate/metrics": ("genlab/evaluate/metrics.py", None, ["tests/unit/test_metrics.py"]),
     # Writing, publishing, checking and the training stream; not the record parsers (their mutants
     # are tf.io.FixedLenFeature arguments), the manifest's JSON helpers or load_arrays.
@@ -79,13 +79,25 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     ),
     "models/gan": (
         "genlab/models/gan.py",
-        ["*x_bce__*", "*x_gradient_penalty__*", "*train_step__*"],
+        ["*x_bce__*", "*x_gradient_penalty__*", "*x_adversarial_step__*", "*train_step__*"],
         ["tests/unit/test_gan.py", "tests/unit/test_gan_losses.py"],
     ),
     "models/pixelcnn": (
         "genlab/models/pixelcnn.py",
         ["*x_quantise__*", "*x_level_to_unit__*", "*x_causal_mask__*", "*x_inverse_cdf__*", "*sampler__*"],
         ["tests/unit/test_pixelcnn.py"],
+    ),
+    # The VAE's losses and samplers, its likelihoods and the IAF step, scored together. Not the
+    # encoder/decoder/MADE builders (shape tests pin them); not test_vae.py, which trains models.
+    "models/vae": (
+        ("genlab/models/vae.py", "genlab/models/likelihoods.py", "genlab/models/iaf.py"),
+        ["*x_gaussian_log_prob__*", "*x_kl_to_standard_normal__*", "*ǁVAEǁposterior_sample__*"]
+        + ["*ǁVAEǁnegative_elbo__*", "*ǁVAEǁlog_likelihood__*", "*ǁVAEǁencode__*", "*ǁVAEǁsample__*"]
+        + ["*x_pixel_levels__*", "*x_discretized_logistic_log_mass__*", "*x__split__*", "*x__logits256__*"]
+        + ["*x_log_prob__*", "*x_picture__*", "*x_bits_per_dim__*", "*x_param_channels__*"]
+        + ["*x_made_masks__*", "*ǁMaskedDenseǁcall__*", "*ǁAutoregressiveNNǁcall__*", "*ǁIAFStepǁcall__*"]
+        + ["*x_build_flow__*"],
+        ["tests/unit/test_likelihoods.py", "tests/unit/test_iaf.py", "tests/unit/test_vae_losses.py"],
     ),
 }
 
@@ -388,6 +400,117 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         )
         for fn, change in (("_replica", "return 1, 1"), ("_slice", "(n > 1) or True"), ("_slice", "n >= 1"))
     ],
+    (
+        "models/gan",
+        "x_bce",
+        "axis=+1)",
+        "the logits are (b, 1): axis 1 is the last axis",
+    ),
+    *[
+        (
+            "models/gan",
+            fn,
+            change,
+            "zip(grads, variables, strict=True) only guards a length mismatch, and tape.gradient returns "
+            "one gradient per variable it is given",
+        )
+        for fn in ("x_adversarial_step", "xǁWGANGPǁtrain_step")
+        for change in ("strict=None)", "strict=False)", "trainable_variables, ))")
+    ],
+    *[
+        (
+            "models/pixelcnn",
+            fn,
+            change,
+            "the uniforms come from sampling_uniforms, a float64 array: tf.constant keeps float64 without "
+            "being told",
+        )
+        for fn in ("x_naive_sampler", "x_fast_sampler")
+        for change in ("tf.constant(u, None)", "tf.constant(u, )")
+    ],
+    *[
+        (
+            "models/vae",
+            fn,
+            "axis=+1)",
+            "latents and their log-densities are (batch, latent_dim): axis 1 is the last axis",
+        )
+        for fn in (
+            "x_gaussian_log_prob",
+            "x_kl_to_standard_normal",
+            "xǁVAEǁposterior_sample",
+            "xǁIAFStepǁcall",
+        )
+    ],
+    *[
+        (
+            "models/gan",
+            "xǁWGANGPǁtrain_step",
+            change,
+            "the critic's scores are (m, 1): squeezing axis 1, or every axis of size 1, gives the same (m,) "
+            "(with m = 1 a scalar, which broadcasts against the (1,) penalty the same way)",
+        )
+        for change in (
+            "training=True), None)",
+            "training=True), )  #",
+            "training=True), ))",
+            "training=True), +1)",
+        )
+    ],
+    *[
+        (
+            "models/pixelcnn",
+            "x_inverse_cdf",
+            change,
+            "tf.nn.softmax takes axis=None as its default, -1",
+        )
+        for change in ("temperature, axis=None)", "temperature, )")
+    ],
+    *[
+        (
+            "models/vae",
+            fn,
+            change,
+            "the VAE's encoder, decoder and flow have no layer that acts differently in training (no "
+            "dropout, no batch norm): the training flag changes nothing",
+        )
+        for fn in ("xǁVAEǁnegative_elbo", "xǁVAEǁlog_likelihood", "xǁVAEǁencode", "xǁVAEǁposterior_sample")
+        # not "training=False": the lines that pass it unchanged would match too
+        for change in ("training=None", "training=True", "(x, None)", "eps, None)")
+        + ("(z, )", "(x, )", "float32), )", "zeros_like(mean), )", "([z, h], )", "tf.shape(mean)), )")
+    ],
+    (
+        "models/vae",
+        "xǁVAEǁsample",
+        ".astype(None)",
+        "decode converts the latents to float32 itself (np.asarray(z, np.float32))",
+    ),
+    *[
+        (
+            "models/vae",
+            "x_build_flow",
+            change,
+            "the names of the flow's two inputs are labels only: callers pass [z, h] by position, and an "
+            "Input layer has no weights",
+        )
+        for change in ("latent_dim,), name=None)", "latent_dim,), )", 'name="XXz0XX"', 'name="Z0"')
+        + ("context_dim,), name=None)", "context_dim,), )", 'name="XXcontextXX"', 'name="CONTEXT"')
+    ],
+    (
+        "models/vae",
+        "x_made_masks",
+        ".astype(None)",
+        "MaskedDense stores its mask as float32 whatever it is given (np.asarray(kernel_mask, np.float32))",
+    ),
+    *[
+        (
+            "models/vae",
+            "xǁVAEǁencode",
+            change,
+            "Keras converts the encoder's input to its float32 Input dtype",
+        )
+        for change in ("np.asarray(images, None)", "np.asarray(images, )")
+    ],
 ]
 
 
@@ -416,7 +539,12 @@ def slug(name: str) -> str:
     return name.replace("/", "-")
 
 
-def scratch(name: str, target: str, tests: list[str]) -> Path:
+def files(target: str | tuple[str, ...]) -> list[str]:
+    """A module's files to mutate: one file, or a tuple of files mutated and scored together."""
+    return [target] if isinstance(target, str) else list(target)
+
+
+def scratch(name: str, target: str | tuple[str, ...], tests: list[str]) -> Path:
     """A fresh copy of the code and tests with a setup.cfg that points mutmut at one file."""
     multiplier, constant = TIMEOUTS.get(name, (2.5, 60))
     folder = WORK / slug(name)
@@ -430,8 +558,7 @@ def scratch(name: str, target: str, tests: list[str]) -> Path:
     (folder / "setup.cfg").write_text(
         "[mutmut]\n"
         "source_paths = genlab\n"
-        f"only_mutate = {target}\n"
-        f"also_copy =\n    {PRESETS}\n"
+        "only_mutate =\n" + "".join(f"    {f}\n" for f in files(target)) + f"also_copy =\n    {PRESETS}\n"
         "pytest_add_cli_args_test_selection =\n"
         + "".join(f"    {t}\n" for t in existing)
         + "pytest_add_cli_args =\n"
@@ -456,7 +583,7 @@ def run_module(
     folder = WORK / slug(name) if report_only else scratch(name, target, tests)
     mutmut = Path(sys.executable).parent / "mutmut"
     started = time.time()
-    patterns = [module_prefix(target) + g for g in only or globs or []]
+    patterns = [module_prefix(f) + g for f in files(target) for g in only or globs or []]
     # mutmut keeps earlier results in mutants/ and re-runs only the mutants it is named.
     # Timeouts are re-run too: on a loaded machine a slow start, not the mutant, can time out.
     survivors = [
@@ -465,8 +592,9 @@ def run_module(
         if recheck and (folder / f).exists()
         for mutant in (folder / f).read_text().split()
     ]
-    if recheck:  # and those a config change (the timeout) left unchecked
-        survivors += [k for k, v in read_statuses(folder, target, patterns).items() if v == "not checked"]
+    if recheck:  # and those a config change (the timeout) left unchecked, or no test reached then
+        statuses = read_statuses(folder, target, patterns)
+        survivors += [k for k, v in statuses.items() if v in ("not checked", "no tests")]
     if not recheck and not report_only:  # a fresh run: earlier results may come from other tests
         shutil.rmtree(folder / "mutants", ignore_errors=True)
     if recheck and not survivors:
@@ -495,7 +623,7 @@ def run_module(
     return row
 
 
-def read_statuses(folder: Path, target: str, patterns: list[str]) -> dict[str, str]:
+def read_statuses(folder: Path, target: str | tuple[str, ...], patterns: list[str]) -> dict[str, str]:
     """mutmut's verdict on each of this module's mutants (that it has a record of)."""
     if not (folder / "mutants").exists():
         return {}
@@ -506,7 +634,7 @@ def read_statuses(folder: Path, target: str, patterns: list[str]) -> dict[str, s
     statuses = {}
     for line in results.splitlines():
         m = STATUS_RE.match(line)
-        if m and ours(m.group(1), module_prefix(target), patterns):
+        if m and ours(m.group(1), [module_prefix(f) for f in files(target)], patterns):
             statuses[m.group(1)] = m.group(2).strip()
     return statuses
 
@@ -516,9 +644,9 @@ def module_prefix(target: str) -> str:
     return mod.removesuffix(".__init__") + "."
 
 
-def ours(mutant: str, prefix: str, patterns: list[str]) -> bool:
+def ours(mutant: str, prefixes: list[str], patterns: list[str]) -> bool:
     """A mutant of this module's own functions (not a submodule's: genlab.data vs genlab.data.idx)."""
-    if not mutant.startswith(prefix) or not mutant[len(prefix) :].startswith("x"):
+    if not any(mutant.startswith(p) and mutant[len(p) :].startswith("x") for p in prefixes):
         return False
     return not patterns or any(fnmatch.fnmatch(mutant, p) for p in patterns)
 

@@ -88,9 +88,10 @@ def causal_mask(
 class MaskedConv2D(layers.Layer):
     """A 'same'-padded convolution whose kernel is multiplied by a causal mask on every call."""
 
+    # Not mutated: Keras reads this signature, which mutmut's wrapper would hide (docs/testing.md).
     def __init__(
         self, filters: int, kernel_size: int, mask_type: str, activation=None, colours: int = 1, **kwargs
-    ):
+    ):  # pragma: no mutate block
         super().__init__(**kwargs)
         if mask_type not in ("A", "B"):
             raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")

@@ -199,7 +199,7 @@ def linear_critic(w: np.ndarray, bias: float = 0.3) -> keras.Model:
     return keras.Model(image, out)
 
 
-@pytest.mark.parametrize("scale", [0.25, 1.0, 3.0])
+@pytest.mark.parametrize("scale", [0.0, 0.25, 1.0, 3.0])  # 0: a flat critic, penalised lambda, not NaN
 def test_gradient_penalty_of_a_linear_critic_is_exact(scale):
     rng = np.random.default_rng(0)
     w = rng.standard_normal(16)

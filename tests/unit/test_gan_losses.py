@@ -137,3 +137,45 @@ def test_wgan_gp_step_penalizes_each_example_at_its_own_interpolation_weight():
     assert out["wasserstein"] == pytest.approx(np.mean(f_real - f_fake), rel=1e-4)
     assert out["d_loss"] == pytest.approx(np.mean(f_fake - f_real + gp), rel=1e-4)
     assert out["g_loss"] == pytest.approx(expected_g, rel=1e-4)
+
+
+class TrainingProbe(keras.layers.Layer):
+    """Passes x through and records the ``training`` flag Keras hands it."""
+
+    def __init__(self, seen: list, **kwargs):
+        super().__init__(**kwargs)
+        self.record = seen.append  # not the list itself: Keras would track (copy) it
+
+    def call(self, x, training=None):
+        self.record(training)
+        return x
+
+
+def probed(net: keras.Model, seen: list) -> keras.Model:
+    inputs = net.inputs if len(net.inputs) > 1 else net.inputs[0]
+    return keras.Model(inputs, TrainingProbe(seen)(net.outputs[0]))
+
+
+@pytest.mark.parametrize("family", ["dcgan", "cgan", "wgan_gp"])
+def test_every_network_call_of_a_train_step_is_in_training_mode(family):
+    """BatchNorm (the generator's batch statistics) and dropout (the discriminator's) depend on it;
+    the linear stand-ins above cannot tell training from inference, these probes can."""
+    conditional = family == "cgan"
+    cfg = {
+        "dcgan": gan.DCGANConfig(latent_dim=LATENT, width=4),
+        "cgan": gan.CGANConfig(latent_dim=LATENT, width=4),
+        "wgan_gp": gan.WGANGPConfig(latent_dim=LATENT, width=4, critic_steps=2),
+    }[family]
+    model = gan.build(cfg, SPEC, TrainConfig(batch_size=BATCH))
+    seen: list = []
+    critic = "critic" if family == "wgan_gp" else "discriminator"
+    model.networks = {
+        "generator": probed(linear_generator(conditional), seen),
+        critic: probed(linear_discriminator(conditional), seen),
+    }
+    model.build_optimizers()
+    seen.clear()  # building the models called the probes symbolically
+    model.train_step(batch(), StepContext(BATCH, STEP, SEED))
+    # dcgan/cgan: G, D(real), D(fake), then D(G(z)); wgan_gp: per critic batch G, f(real), f(fake), f(x_hat)
+    assert len(seen) == {"dcgan": 5, "cgan": 5, "wgan_gp": 10}[family]
+    assert all(t is True for t in seen), seen

@@ -29,6 +29,18 @@ def test_made_mask_connectivity_is_strictly_lower_triangular(d, hidden):
         assert np.all(paths[np.triu_indices(d, 1)] > 0)
 
 
+def test_made_masks_follow_the_degrees_of_germain_et_al():
+    """Inputs and outputs have degrees 1..d, hidden units cycle through 1..d-1 (here [1, 2, 1, 2]);
+    a hidden unit sees inputs of degree <= its own, output i sees hidden units of degree < i."""
+    to_hidden, hidden_to_hidden, to_output = made_masks(3, 4)
+    np.testing.assert_array_equal(to_hidden, [[1, 1, 1, 1], [0, 1, 0, 1], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(hidden_to_hidden, [[1, 1, 1, 1], [0, 1, 0, 1]] * 2)
+    np.testing.assert_array_equal(to_output, [[0, 1, 1], [0, 0, 1]] * 2)
+    to_hidden, _, to_output = made_masks(2, 3)  # d = 2: every hidden unit has degree 1
+    np.testing.assert_array_equal(to_hidden, [[1, 1, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(to_output, [[0, 1]] * 3)
+
+
 def test_made_output_i_depends_only_on_inputs_before_i():
     d, hidden, context = 6, 24, 3
     made = AutoregressiveNN(d, hidden)

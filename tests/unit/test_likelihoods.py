@@ -48,6 +48,15 @@ def test_discretized_logistic_matches_brute_force_and_sums_to_one(mean, log_scal
     assert np.exp(log_mass.astype(np.float64)).sum() == pytest.approx(1.0, abs=1e-5)
 
 
+def test_log_scale_is_clipped_and_pixels_read_as_clipped_8_bit_levels():
+    levels = np.arange(0, 256, 15)
+    np.testing.assert_array_equal(ours(levels, 0.1, -9.0), ours(levels, 0.1, likelihoods.MIN_LOG_SCALE))
+    np.testing.assert_array_equal(ours(levels, 0.1, 9.0), ours(levels, 0.1, likelihoods.MAX_LOG_SCALE))
+    assert not np.array_equal(ours(levels, 0.1, -6.0), ours(levels, 0.1, -7.0))  # inside: no clip
+    x = tf.constant([-0.2, 0.0, 0.3, 0.5, 1.0, 1.3])
+    np.testing.assert_array_equal(likelihoods.pixel_levels(x).numpy(), [0, 0, 76, 128, 255, 255])
+
+
 def test_edge_bins_take_the_tails():
     # Location far below 0: almost all mass is in bin 0, whose bin runs to -inf.
     assert ours([0], -3.0, -3.0)[0] == pytest.approx(0.0, abs=1e-6)
@@ -110,6 +119,11 @@ def test_pictures_are_the_mean_or_the_median():
     logits = np.full((1, 1, 1, 256), -1e9, np.float32)
     logits[..., [10, 30]] = 0.0  # half on 10, half on 30: mean 20
     assert likelihoods.picture("categorical256", logits, 1).numpy().item() == pytest.approx(20 / 255)
+    logits = np.full((1, 1, 2, 2 * 256), -1e9, np.float32)  # two pixels of two channels each
+    for pixel, channel, value in [(0, 0, 10), (0, 1, 200), (1, 0, 0), (1, 1, 255)]:
+        logits[0, 0, pixel, channel * 256 + value] = 0.0
+    expected = np.array([[[[10, 200], [0, 255]]]]) / 255
+    np.testing.assert_allclose(likelihoods.picture("categorical256", logits, 2).numpy(), expected, rtol=1e-6)
 
 
 def _constant_decoder_vae(likelihood: str, pixel_params: np.ndarray, shape=(4, 4, 3)) -> VAE:

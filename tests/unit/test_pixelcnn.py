@@ -37,6 +37,9 @@ def test_causal_mask_pattern():
     a, b = pixelcnn.causal_mask(3, "A")[..., 0, 0], pixelcnn.causal_mask(3, "B")[..., 0, 0]
     np.testing.assert_array_equal(a, [[1, 1, 1], [1, 0, 0], [0, 0, 0]])
     np.testing.assert_array_equal(b, [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
+    # defaults: one input and one output feature, one colour (every feature sees the centre for B)
+    assert pixelcnn.causal_mask(3, "A").shape == (3, 3, 1, 1)
+    np.testing.assert_array_equal(pixelcnn.causal_mask(3, "B", 2, 2)[1, 1], np.ones((2, 2)))
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -139,6 +142,28 @@ def test_quantise_matches_foster_and_keeps_8_bit_values():
     v = np.arange(256, dtype=np.float32) / 255.0
     np.testing.assert_array_equal(pixelcnn.quantise(v, 4).numpy(), np.arange(256) // 64)
     np.testing.assert_array_equal(pixelcnn.quantise(v, 256).numpy(), np.arange(256))
+    # above 1 (an interpolation's overshoot) stays on the top level
+    np.testing.assert_array_equal(pixelcnn.quantise(np.float32([1.5]), 4).numpy(), [3])
+
+
+def test_level_to_unit_spreads_the_levels_over_0_to_1():
+    q = tf.constant([0, 1, 3])
+    np.testing.assert_allclose(pixelcnn.level_to_unit(q, 4).numpy(), [0.0, 1 / 3, 1.0], rtol=1e-6)
+    assert pixelcnn.level_to_unit(q, 4, tf.float64).dtype == tf.float64
+
+
+def test_inverse_cdf_is_the_smallest_level_whose_cdf_reaches_u():
+    """q = min{k : CDF(k) >= u}: u on a CDF value stays at that level; u past the last value (a CDF
+    that rounds below 1) takes the top level."""
+    logits = tf.zeros((7, 1, 4), tf.float64)  # uniform: the CDF is exactly 0.25, 0.5, 0.75, 1
+    u = tf.constant([[0.0], [0.25], [0.2500001], [0.5], [0.74], [0.99], [1.5]], tf.float64)  # (7, 1)
+    q = pixelcnn.inverse_cdf(logits, u, 1.0).numpy()  # over the last axis, whatever the rank
+    np.testing.assert_array_equal(q, [[0], [0], [1], [1], [2], [3], [3]])
+    # temperature 0.5 divides the logits: [0, ln 3] -> probabilities [1, 9] / 10 (at 1: [1, 3] / 4)
+    logits = tf.constant([[0.0, math.log(3.0)]] * 3, tf.float64)
+    u = tf.constant([0.05, 0.2, 0.3], tf.float64)
+    np.testing.assert_array_equal(pixelcnn.inverse_cdf(logits, u, 0.5).numpy(), [0, 1, 1])
+    np.testing.assert_array_equal(pixelcnn.inverse_cdf(logits, u, 1.0).numpy(), [0, 0, 1])
 
 
 def test_float64_sampling_forward_matches_the_keras_model():
@@ -152,16 +177,17 @@ def test_float64_sampling_forward_matches_the_keras_model():
 
 
 @pytest.mark.parametrize(
-    ("shape", "levels", "temperature"),
-    [((8, 8, 1), 4, 1.0), ((7, 9, 1), 256, 1.0), ((6, 6, 3), 3, 0.5), ((5, 4, 3), 256, 1.0)],
+    ("shape", "levels", "temperature", "kernel"),  # kernel 5: a cache padded by 2, not 1
+    [((8, 8, 1), 4, 1.0, 3), ((7, 9, 1), 256, 1.0, 5), ((6, 6, 3), 3, 0.5, 3), ((5, 4, 3), 256, 1.0, 5)],
 )
-def test_fast_sampling_equals_naive_sampling_exactly(shape, levels, temperature):
-    model = tiny(shape=shape, levels=levels, first_kernel=5)
+def test_fast_sampling_equals_naive_sampling_exactly(shape, levels, temperature, kernel):
+    model = tiny(shape=shape, levels=levels, first_kernel=5, kernel=kernel)
     random_bias(model)
     params = pixelcnn.sampling_params(model.networks["pixelcnn"], model.cfg)
     u = pixelcnn.sampling_uniforms(5, shape, seed=3)
-    naive = pixelcnn.naive_sampler(model.cfg)(params, u, temperature)
-    fast = pixelcnn.fast_sampler(model.cfg)(params, u, temperature)
+    args = (params, u) if temperature == 1.0 else (params, u, temperature)  # the default is 1
+    naive = pixelcnn.naive_sampler(model.cfg)(*args)
+    fast = pixelcnn.fast_sampler(model.cfg)(*args)
     assert naive.shape == (5, *shape)
     assert len(np.unique(naive)) > 1  # not a degenerate all-equal picture
     assert np.array_equal(fast, naive)
