@@ -12,6 +12,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from benchmarks import bf16_parity
+
 GOALS = {
     "throughput": "genlab >= 1.25x the plain Keras baseline (CPU)",
     "distributed": "losses of 1 and 2 workers agree after the same global examples",
@@ -19,6 +21,7 @@ GOALS = {
     "pipeline_overhead": "kfp.local overhead <= 10% for the demo preset",
     "input_pipeline": ">= 10x headroom over training; bounded preparation memory",
     "quality": "FID/KID next to the real-data floor; bits/dim; perplexity; pitch-class distance",
+    "bf16_parity": "bfloat16 quality within the float32 seed-to-seed spread (3 seeds each)",
 }
 
 
@@ -350,7 +353,9 @@ WRITERS = {
     "pipeline_overhead": ("4. Pipeline overhead", _pipeline),
     "input_pipeline": ("5. Input pipeline", _input),
     "quality": ("6. Quality at a fixed budget", _quality),
+    "bf16_parity": ("7. bfloat16 parity", bf16_parity.markdown),
 }
+PLOTS = {"bf16_parity": bf16_parity.plot}  # section -> its own PNG beside RESULTS.md (<section>.png)
 
 
 def markdown(results: dict, gpu_results: bool = False) -> str:
@@ -477,4 +482,7 @@ def write_all(results: dict, out: Path) -> None:
         out.with_name("results.json"), (json.dumps(results, indent=1, sort_keys=True) + "\n").encode()
     )
     plot(results, out.with_name("results.png"))
+    for name, draw in PLOTS.items():
+        if "result" in results["sections"].get(name, {}):
+            draw(results["sections"][name]["result"], out.with_name(f"{name}.png"))
     _atomic_write(out, markdown(results, out.with_name("gpu_results.md").is_file()).encode())

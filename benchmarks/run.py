@@ -31,6 +31,7 @@ SECTIONS = (
     "pipeline_overhead",
     "input_pipeline",
     "quality",
+    "bf16_parity",
 )
 HERE = Path(__file__).resolve().parent
 
@@ -72,6 +73,10 @@ def _section(name: str, scale: str, workdir: Path, results: dict, presets: list[
             for r in results.get("throughput", {}).get("result", {}).get("families", [])
         }
         return quality.run(scale, workdir / name, rates=rates)
+    if name == "bf16_parity":
+        from benchmarks import bf16_parity
+
+        return bf16_parity.run(scale, workdir / name)
     raise ValueError(f"--only: unknown section {name!r}; expected one of: {', '.join(SECTIONS)}")
 
 
