@@ -22,17 +22,17 @@ from pathlib import Path
 
 from benchmarks.common import check_scale, experiment, prepared, with_changes
 
-# family -> (preset, steps, metrics). Steps: a few hundred generator updates (WGAN-GP's 100 steps are
-# 500 critic batches), sized for the section to take ~25 minutes on 2 cores.
+# preset -> (steps, metrics). Steps: a few hundred generator updates (WGAN-GP's 100 steps are 500
+# critic batches), sized for the section to take ~25 minutes on 2 cores.
 FULL = {
-    "dcgan": ("dcgan_fashion_mnist", 300, ("fid",)),
-    "cgan": ("cgan_fashion_mnist", 300, ("fid",)),
-    "wgan_gp": ("wgan_gp_fashion_mnist", 100, ("fid",)),
-    "vae": ("vae_fashion_mnist", 600, ("bits_per_dim", "fid")),
+    "dcgan_fashion_mnist": (300, ("fid",)),
+    "cgan_fashion_mnist": (300, ("fid",)),
+    "wgan_gp_fashion_mnist": (100, ("fid",)),
+    "vae_fashion_mnist": (600, ("bits_per_dim", "fid")),
 }
-SIZES = {  # families, seeds, evaluate.num_samples, data overrides
-    "tiny": ({"dcgan": ("dcgan_tiny", 2, ("fid",))}, (0, 1), 64, {"max_train": 256, "max_test": 128}),
-    "quick": ({"dcgan": ("dcgan_tiny", 20, ("fid",))}, (0, 1, 2), 256, {"max_train": 2048, "max_test": 512}),
+SIZES = {  # presets, seeds, evaluate.num_samples, data overrides
+    "tiny": ({"dcgan_tiny": (2, ("fid",))}, (0, 1), 64, {"max_train": 256, "max_test": 128}),
+    "quick": ({"dcgan_tiny": (20, ("fid",))}, (0, 1, 2), 256, {"max_train": 2048, "max_test": 512}),
     "full": (FULL, (0, 1, 2), 1000, {"max_test": 2000}),
 }
 NOT_MEASURED_REASON = (
@@ -70,7 +70,7 @@ def _run(exp, data_uri: str, workdir: Path) -> tuple[dict, float]:
     return evaluate(exp, data_uri, model_dir), seconds
 
 
-def measure(family: str, preset: str, steps: int, metrics: tuple, scale: str, workdir: Path) -> dict:
+def measure(preset: str, steps: int, metrics: tuple, scale: str, workdir: Path) -> dict:
     _, seeds, num_samples, data_changes = SIZES[scale]
     base = with_changes(
         experiment(preset),
@@ -90,7 +90,7 @@ def measure(family: str, preset: str, steps: int, metrics: tuple, scale: str, wo
                 values[precision][m].append(float(found[m]))
     checks = {m: within_spread(values["float32"][m], values["bfloat16"][m]) for m in metrics}
     return {
-        "family": family,
+        "family": base.model.family,
         "preset": preset,
         "steps": steps,
         "batch": base.train.batch_size,
@@ -108,7 +108,7 @@ def run(scale: str = "quick", workdir: str | Path | None = None) -> dict:
     check_scale(scale)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="genlab-bench-bf16-"))
     chosen = SIZES[scale][0]
-    rows = [measure(family, *spec, scale, workdir) for family, spec in chosen.items()]
+    rows = [measure(preset, *spec, scale, workdir) for preset, spec in chosen.items()]
     measured = {r["family"] for r in rows}
     return {
         "rows": rows,

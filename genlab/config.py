@@ -101,7 +101,9 @@ class TrainConfig:
     workers: int = 1
     gpus_per_worker: int = 0
     max_restarts: int = 2  # restarts of the whole job (a TFJob's backoffLimit is this x its replicas)
-    mixed_precision: bool = False
+    # auto: bfloat16 where the family passed the bf16 parity check and the hardware has native
+    # bfloat16, else float32 (genlab.train.precision); true: bfloat16; false: float32
+    mixed_precision: bool | str = "auto"
     xla: bool = False
     # FID of this many samples at every checkpoint, in the pinned feature space (genlab.train.fid_curve);
     # 0 = off. Image families only.
@@ -120,6 +122,10 @@ class TrainConfig:
             gpus_per_worker=0,
             max_restarts=0,
         )
+        if not isinstance(self.mixed_precision, bool) and self.mixed_precision != "auto":
+            raise ConfigError(
+                f"train.mixed_precision: expected auto, true or false, got {self.mixed_precision!r}"
+            )
         if self.epochs <= 0:
             raise ConfigError(f"train.epochs: expected a number > 0, got {self.epochs}")
         if self.learning_rate <= 0:

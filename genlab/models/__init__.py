@@ -97,7 +97,9 @@ def mixed_precision_families() -> list[str]:
 
 def check(exp) -> None:
     """Rules between the model and train sections; run when a config is loaded, before any work."""
-    if exp.train.mixed_precision and not getattr(family_config(exp.model.family), "mixed_precision", False):
+    if exp.train.mixed_precision is True and not getattr(
+        family_config(exp.model.family), "mixed_precision", False
+    ):
         raise ConfigError(
             f"train.mixed_precision: not supported for model.family {exp.model.family!r} "
             f"(supported: {', '.join(mixed_precision_families())}); set it to false"

@@ -48,7 +48,7 @@ def check_experiment(exp) -> None:
             f"data.binarize: model.likelihood {exp.model.likelihood} models the 256 8-bit values of a "
             "pixel, binarized pixels have 2; set data.binarize false or model.likelihood bernoulli"
         )
-    if exp.train.mixed_precision and exp.model.flow_steps:
+    if exp.train.mixed_precision is True and exp.model.flow_steps:
         raise ConfigError(
             "train.mixed_precision: not supported with model.flow_steps > 0 "
             "(the flow's log-determinant is kept in float32); set it to false"

@@ -25,7 +25,7 @@ from genlab import data, export, io, models
 from genlab.errors import TrainingError
 from genlab.log import log
 from genlab.models.base import StepContext
-from genlab.train import summaries
+from genlab.train import precision, summaries
 from genlab.train.checkpoints import resume_checkpoint
 from genlab.train.fid_curve import FidCurve
 from genlab.train.progress import Progress
@@ -43,6 +43,7 @@ class TrainResult:
     seconds: float
     workers: int
     weights_sha256: str  # fingerprint of every network's weights: equal on all workers when in sync
+    precision: str = "float32"  # what train.mixed_precision resolved to: float32 or bfloat16
 
 
 def total_steps(exp, train_count: int) -> int:
@@ -53,10 +54,20 @@ def total_steps(exp, train_count: int) -> int:
 
 def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     """Train ``exp`` on the prepared dataset at ``data_uri``; the chief writes to ``model_uri``."""
+    previous = keras.mixed_precision.global_policy()
+    try:
+        return _train(exp, data_uri, model_uri)
+    finally:  # a process that goes on (evaluate, load_model, the next run) is not left in bfloat16
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _train(exp, data_uri: str, model_uri: str) -> TrainResult:
     t_start = time.time()
     role = role_from_env()
-    # bfloat16 needs no loss scaling; set either way so one process can train both kinds of run.
-    policy = "mixed_bfloat16" if exp.train.mixed_precision else "float32"
+    # Resolved here, in every worker, on its own hardware (auto). bfloat16 needs no loss scaling;
+    # the policy is set either way so one process can train both kinds of run.
+    bf16 = precision.resolve(exp)
+    policy = "mixed_bfloat16" if bf16 else "float32"
     keras.mixed_precision.set_global_policy(policy)
     strategy = make_strategy(role)
     manifest = data.load_manifest(data_uri)
@@ -119,7 +130,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
 
     writer = tf.summary.create_file_writer(io.join(model_uri, "tensorboard")) if role.is_chief else None
     if writer:
-        summaries.write_hparams(writer, exp)
+        summaries.write_hparams(writer, exp, policy_precision(policy))
     history = _load_history(model_uri) if role.is_chief and resumed_from else []
     history = [h for h in history if h["step"] <= resumed_from]
     rates: list[float] = []
@@ -129,7 +140,8 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     if role.is_chief:  # the other workers would print the same lines
         log(
             f"training {exp.model.family} for {steps} steps (global batch {global_batch}, "
-            f"{role.num_workers} worker{'s' if role.num_workers > 1 else ''}, strategy {type(strategy).__name__})"
+            f"{role.num_workers} worker{'s' if role.num_workers > 1 else ''}, strategy {type(strategy).__name__}, "
+            f"precision {precision.describe(exp, bf16)})"
         )
 
     losses = {}
@@ -176,7 +188,16 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
 
     if role.is_chief:
         model.after_training(data_uri, manifest)  # outside strategy.scope: no collectives, chief only
-        _save_model(model, exp, manifest, model_uri, int(step.numpy()), history, time.time() - t_start)
+        _save_model(
+            model,
+            exp,
+            manifest,
+            model_uri,
+            int(step.numpy()),
+            history,
+            time.time() - t_start,
+            policy_precision(policy),
+        )
     else:
         shutil.rmtree(own_dir, ignore_errors=True)
     if writer:
@@ -189,9 +210,15 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         seconds=time.time() - t_start,
         workers=role.num_workers,
         weights_sha256=weights_fingerprint(model),
+        precision=policy_precision(policy),
     )
     log(f"done: {json.dumps(asdict(result))}")
     return result
+
+
+def policy_precision(policy: str) -> str:
+    """The compute precision a Keras policy name stands for: float32 or bfloat16."""
+    return "bfloat16" if policy == "mixed_bfloat16" else "float32"
 
 
 def weights_fingerprint(model) -> str:
@@ -224,7 +251,14 @@ def _load_history(model_uri: str) -> list:
 
 
 def _save_model(
-    model, exp, manifest, model_uri: str, steps: int, history: list, seconds: float = 0.0
+    model,
+    exp,
+    manifest,
+    model_uri: str,
+    steps: int,
+    history: list,
+    seconds: float = 0.0,
+    compute: str = "float32",
 ) -> None:
     """Weights, history, then the marker: a model folder without model.json is incomplete."""
     marker = io.join(model_uri, MODEL_MARKER)
@@ -252,6 +286,8 @@ def _save_model(
             "files": files,  # what model.save wrote: load_model hands them all back to model.load
             "spec": export.spec_to_json(model.spec),  # rebuilds the networks without the dataset
             "train_seconds": round(seconds, 1),  # wall time of the (last) training process, export included
+            # what train.mixed_precision resolved to in the (last) training process; weights are float32 either way
+            "precision": compute,
         },
     )
 
