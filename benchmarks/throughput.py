@@ -240,6 +240,25 @@ def variants(preset: str, scale: str, workdir: Path, every_combo: bool = False) 
     return rows
 
 
+def default_goal(rows: list[dict], met) -> list[str]:
+    """Issue 16's goal: the default configuration >= 1.25x the float32 baseline, over the rows that
+    allow bfloat16 (the GAN and VAE presets among them); rows without it have no precision to choose."""
+    chosen = [x for x in rows if "speedup_default" in x and "speedup_bf16" in x]
+    if not chosen:
+        return []
+    worst = min(chosen, key=lambda x: x["speedup_default"])
+    others = [x["label"] for x in rows if "speedup_bf16" not in x]
+    return [
+        f"Goal (the default configuration >= 1.25x the float32 baseline, rows that allow bfloat16): "
+        f"{met(worst['speedup_default'] >= 1.25)} (lowest {worst['speedup_default']:.2f}x, {worst['label']} "
+        f"in {worst['default_precision']}; "
+        + ", ".join(f"{x['label']} {x['speedup_default']:.2f}x" for x in chosen)
+        + (f"; float32 only, not counted: {', '.join(others)}" if others else "")
+        + ").",
+        "",
+    ]
+
+
 def merge(previous: dict, new: dict) -> dict:
     """``previous`` with the families ``new`` measured replaced (re-measuring some presets keeps the rest)."""
     order = list(families.presets())
