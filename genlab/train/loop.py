@@ -268,7 +268,8 @@ def _save_model(
     try:
         model.save(staging)
         files = sorted(f for f in os.listdir(staging) if os.path.isfile(os.path.join(staging, f)))
-        export.save_portable(model, staging)  # .keras files and the SavedModel (genlab.load, serving)
+        # .keras files and the SavedModel (genlab.load, serving), in float32 whatever the training precision
+        export.save_portable(_float32_twin(model, exp), staging)
         if io.exists(io.join(model_uri, export.SERVING_DIR)):  # no files of an earlier export linger
             tf.io.gfile.rmtree(io.join(model_uri, export.SERVING_DIR))
         export.copy_tree(staging, model_uri)
@@ -290,6 +291,22 @@ def _save_model(
             "precision": compute,
         },
     )
+
+
+def _float32_twin(model, exp):
+    """``model`` itself under the float32 policy; else the same networks and weights rebuilt in float32,
+    so an export computes as ``load_model`` does and serves on hardware without bfloat16."""
+    policy = keras.mixed_precision.global_policy()
+    if policy.name == "float32":
+        return model
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        twin = models.build(exp, model.spec)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    for name, net in model.networks.items():  # variables are float32 under mixed_bfloat16 too
+        twin.networks[name].set_weights(net.get_weights())
+    return twin
 
 
 def load_model(model_uri: str, data_uri: str | None = None):

@@ -1,6 +1,7 @@
 """train.mixed_precision: auto | true | false, resolved per process (genlab.train.precision)."""
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,9 @@ def test_resume_and_load_across_precisions(tiny_fashion, tmp_path, capsys, dcgan
     assert "precision bfloat16 (auto: dcgan passed the bf16 parity check" in out
     assert json.loads((model_dir / "model.json").read_text())["precision"] == "bfloat16"
 
-    _, model = load_model(str(model_dir), str(tiny_fashion))  # this process is back in float32
+    with zipfile.ZipFile(model_dir / "generator.keras") as archive:  # the export computes in float32
+        assert "mixed_bfloat16" not in archive.read("config.json").decode()
+    _, model = load_model(str(model_dir), str(tiny_fashion))  # train() put the float32 policy back
     samples = model.sample(4, seed=0)
     assert samples.dtype == np.float32 and np.isfinite(samples).all()
     assert all(w.dtype == "float32" for net in model.networks.values() for w in net.weights)
