@@ -51,5 +51,5 @@ def check_experiment(exp) -> None:
     if exp.train.mixed_precision is True and exp.model.flow_steps:
         raise ConfigError(
             "train.mixed_precision: not supported with model.flow_steps > 0 "
-            "(the flow's log-determinant is kept in float32); set it to false"
+            "(the flow's log-determinant is kept in float32); set it to auto or false"
         )
