@@ -14,7 +14,14 @@ def exp(steps):
         {
             "name": "resume",
             "model": {"family": "vae", "latent_dim": 4, "width": 8},
-            "train": {"steps": steps, "batch_size": 32, "log_every": 2, "checkpoint_every": 2},
+            # float32 pinned: bit-exactness is about resume, and auto would differ between CI machines
+            "train": {
+                "steps": steps,
+                "batch_size": 32,
+                "log_every": 2,
+                "checkpoint_every": 2,
+                "mixed_precision": False,
+            },
         }
     )
 
