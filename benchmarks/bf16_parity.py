@@ -168,12 +168,26 @@ def markdown(r: dict) -> list[str]:
     safe = [row["family"] for row in r["rows"] if row["within"]]
     unsafe = [row["family"] for row in r["rows"] if not row["within"]]
     lines.append(
-        f"- bfloat16 within the spread (`train.mixed_precision: auto` picks bfloat16 on hardware with native "
-        f"bfloat16): {', '.join(safe) or 'none'}; outside it (auto stays float32): {', '.join(unsafe) or 'none'}."
+        f"- bfloat16 within the spread: {', '.join(safe) or 'none'}; outside it: {', '.join(unsafe) or 'none'}."
     )
+    lines.append(_defaults_line())
     for family, reason in sorted(r["not_measured"].items()):
         lines.append(f"- {family}: {reason}.")
     return [*lines, ""]
+
+
+def _defaults_line() -> str:
+    """What the code does with the table: the families whose config class sets ``bf16_safe``."""
+    from genlab import models
+
+    families = models.mixed_precision_families()
+    changed = [f for f in families if getattr(models.family_config(f), "bf16_safe", False)]
+    return (
+        "- Default changed (the config class sets `bf16_safe = True`, so `train.mixed_precision: auto` trains "
+        "in bfloat16 on CPUs with avx512_bf16/amx_bf16 and GPUs of compute capability >= 8.0, float32 "
+        f"elsewhere): {', '.join(changed) or 'none'}. Default unchanged (float32; `true` still opts in): "
+        f"{', '.join(f for f in families if f not in changed) or 'none'}."
+    )
 
 
 def plot(r: dict, path: Path) -> None:

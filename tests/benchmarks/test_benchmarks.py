@@ -24,6 +24,12 @@ def test_throughput_tiny(tmp_path):
     assert row["preset"] == "dcgan_tiny" and row["family"] == "dcgan"
     for key in ("genlab_examples_per_s", "baseline_examples_per_s", "speedup", "speedup_bf16"):
         assert _finite_positive(row[key]), key
+    from genlab import config
+    from genlab.train import precision
+
+    bf16 = precision.resolve(config.load("dcgan_tiny"))  # the default configuration on this machine
+    assert row["default_precision"] == ("bfloat16" if bf16 else "float32")
+    assert row["speedup_default"] == row["speedup_bf16" if bf16 else "speedup"]
     (variant,) = r["variants"]
     assert variant["xla"] is False and variant["ratio_vs_plain"] == 1.0
 
