@@ -17,6 +17,8 @@ LIKELIHOODS = ("bernoulli", "discretized_logistic", "categorical256")  # genlab.
 class VAEConfig:
     family: str = "vae"
     mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
+    # auto -> bfloat16 (not with flow_steps, which refuse it): benchmarks/RESULTS.md, "7. bfloat16 parity"
+    bf16_safe: ClassVar[bool] = True
     latent_dim: int = 16
     encoder: str = "conv"  # conv | mlp: the encoder's architecture; the decoder mirrors it
     width: int = 32  # conv: filters of the first conv block; the second has twice as many
