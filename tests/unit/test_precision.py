@@ -129,3 +129,13 @@ def test_resume_and_load_across_precisions(tiny_fashion, tmp_path, capsys, dcgan
     third = train(tiny(6, "auto"), str(tiny_fashion), str(model_dir))  # back to float32 on other hardware
     assert third.resumed_from == 4 and third.precision == "float32"
     assert "precision float32 (auto: no native bfloat16 on this device)" in capsys.readouterr().out
+
+
+def test_bf16_safe_families_passed_the_committed_parity_table():
+    """``bf16_safe`` follows benchmarks/results.json: a family whose bfloat16 quality left the
+    seed-to-seed spread (or was never measured) must not train in bfloat16 by default."""
+    results = json.loads((Path(__file__).parents[2] / "benchmarks" / "results.json").read_text())
+    rows = results["sections"]["bf16_parity"]["result"]["rows"]
+    passed = {row["family"] for row in rows if row["within"]}
+    safe = {f for f in models.names() if getattr(models.family_config(f), "bf16_safe", False)}
+    assert safe and safe <= passed and safe <= set(models.mixed_precision_families())
