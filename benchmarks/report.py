@@ -12,7 +12,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks import time_to_quality, utilisation, worker_threads
+from benchmarks import bf16_parity, throughput, time_to_quality, utilisation, worker_threads
 
 GOALS = {
     "throughput": "genlab >= 1.25x the plain Keras baseline (CPU)",
@@ -24,6 +24,7 @@ GOALS = {
     "time_to_quality": "genlab reaches FID <= 3x the real-data floor >= 2x sooner than the textbook baseline",
     "worker_threads": "2 workers on 2 cores >= 0.8x one worker",
     "utilisation": ">= 40% of the measured conv peak FLOP/s for the GAN families",
+    "bf16_parity": "bfloat16 quality within the float32 seed-to-seed spread (3 seeds each)",
 }
 
 
@@ -126,6 +127,8 @@ def _throughput(r: dict) -> list[str]:
             x.get("speedup_cpu_time"),
             x.get("genlab_bf16_examples_per_s"),
             x.get("speedup_bf16"),
+            x.get("default_precision"),
+            x.get("speedup_default"),
             x.get("eager_examples_per_s"),
             x.get("speedup_vs_eager"),
         ]
@@ -144,6 +147,8 @@ def _throughput(r: dict) -> list[str]:
             "ratio by CPU time",
             "genlab bf16 ex/s",
             "bf16 / baseline",
+            "default precision",
+            "default / baseline",
             "eager ex/s",
             "genlab / eager",
         ],
@@ -157,14 +162,17 @@ def _throughput(r: dict) -> list[str]:
             + (f"; with bfloat16 compute, lowest {min(bf16):.2f}x, highest {max(bf16):.2f}x" if bf16 else "")
             + "). genlab and the baseline run the same `train_step` graph, and on a CPU that graph's kernels take "
             "nearly all of a step, so what genlab adds around it (prefetch, parallel decode, one `tf.function` per "
-            "step) moves the ratio by a few percent at most; bfloat16 (`train.mixed_precision`, opt-in because it "
-            "changes the numerics) is the one CPU-side speed-up, and XLA's CPU backend is slower here (table below). "
+            "step) moves the ratio by a few percent at most; bfloat16 (`train.mixed_precision`; the default, "
+            "`auto`, picks it only where section 8's parity check passed) is the one CPU-side speed-up, and XLA's "
+            "CPU backend is slower here (table below). The genlab column trains in float32 (the baseline's maths); "
+            "the default configuration is whichever of the two `auto` resolves to on this machine. "
             "CPU ms per example (all threads of the process; genlab's from two runs of different length, so "
             "start-up cancels) is a cross-check that moves less than wall time when other processes load the "
             "machine; it also counts threads spinning while they wait (e.g. for the baseline's unprefetched "
             "input), so it is not itself a speed claim.",
             "",
         ]
+        lines += throughput.default_goal(r["families"], _met)
     for s in r.get("skipped", []):
         lines.append(f"- skipped {s['label']} ({s['preset']}): {s['reason']}")
     if r.get("variants"):
@@ -357,12 +365,14 @@ WRITERS = {
     "input_pipeline": ("5. Input pipeline", _input),
     "quality": ("6. Quality at a fixed budget", _quality),
     "time_to_quality": ("7. Time to quality", time_to_quality.markdown),
-    "utilisation": ("8. Utilisation against the machine's limit", utilisation.markdown),
+    "bf16_parity": ("8. bfloat16 parity", bf16_parity.markdown),
+    "utilisation": ("9. Utilisation against the machine's limit", utilisation.markdown),
 }
-PLOTS = {
+PLOTS = {  # section -> its own PNG beside RESULTS.md (<section>.png)
     "time_to_quality": time_to_quality.plot,
+    "bf16_parity": bf16_parity.plot,
     "utilisation": utilisation.plot,
-}  # section -> its own PNG beside RESULTS.md (<section>.png)
+}
 
 
 def markdown(results: dict, gpu_results: bool = False) -> str:

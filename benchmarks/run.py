@@ -33,6 +33,7 @@ SECTIONS = (
     "quality",
     "time_to_quality",
     "utilisation",
+    "bf16_parity",
 )
 HERE = Path(__file__).resolve().parent
 
@@ -82,6 +83,10 @@ def _section(name: str, scale: str, workdir: Path, results: dict, presets: list[
         from benchmarks import utilisation
 
         return utilisation.run(scale, workdir / name, allreduce=results.get("distributed", {}).get("result"))
+    if name == "bf16_parity":
+        from benchmarks import bf16_parity
+
+        return bf16_parity.run(scale, workdir / name)
     raise ValueError(f"--only: unknown section {name!r}; expected one of: {', '.join(SECTIONS)}")
 
 

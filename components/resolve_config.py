@@ -12,7 +12,7 @@ def resolve_config(
     batch_size: int,
     learning_rate: float,
     seed: int,
-    mixed_precision: bool,
+    mixed_precision: str,
     workers: int,
     gpus_per_worker: int,
     overrides: list,

@@ -101,7 +101,9 @@ class TrainConfig:
     workers: int = 1
     gpus_per_worker: int = 0
     max_restarts: int = 2  # restarts of the whole job (a TFJob's backoffLimit is this x its replicas)
-    mixed_precision: bool = False
+    # auto: bfloat16 where the family passed the bf16 parity check and the hardware has native
+    # bfloat16, else float32 (genlab.train.precision); true: bfloat16; false: float32
+    mixed_precision: bool | str = "auto"
     xla: bool = False
     # Steps run in one call of the compiled train function (never across a log or checkpoint step):
     # fewer Python round trips and host reads of the losses per step, the same training.
@@ -124,6 +126,10 @@ class TrainConfig:
             max_restarts=0,
             steps_per_call=1,
         )
+        if not isinstance(self.mixed_precision, bool) and self.mixed_precision != "auto":
+            raise ConfigError(
+                f"train.mixed_precision: expected auto, true or false, got {self.mixed_precision!r}"
+            )
         if self.epochs <= 0:
             raise ConfigError(f"train.epochs: expected a number > 0, got {self.epochs}")
         if self.learning_rate <= 0:

@@ -48,6 +48,11 @@ def with_overrides(config_json: str, *, workers: int = 0, gpus_per_worker: int =
 RUN_KNOBS = ("steps", "batch_size", "learning_rate", "seed", "mixed_precision", "workers", "gpus_per_worker")
 
 
+def mixed_precision_knob(value: bool | str) -> str:
+    """``train.mixed_precision`` as the Run form's text parameter: auto, true or false."""
+    return value if isinstance(value, str) else str(value).lower()
+
+
 @user_errors_exit
 def resolve_config(config_json: str, overrides: list | None = None, **knobs) -> tuple[str, str]:
     """The Run form applied to the compiled-in config and validated, before any step works.
@@ -65,6 +70,9 @@ def resolve_config(config_json: str, overrides: list | None = None, **knobs) -> 
         raise ConfigError(
             f'overrides: expected a list of key=value strings, e.g. ["train.epochs=2"], got {overrides!r}'
         )
+    if isinstance(knobs.get("mixed_precision"), str):  # the Run form's text; anything else fails in config
+        text = knobs["mixed_precision"]
+        knobs["mixed_precision"] = {"true": True, "false": False}.get(text.strip().lower(), text)
     base = config.from_json(config_json).to_dict()
     changed = {k: v for k, v in knobs.items() if base["train"][k] != v}  # errors name only these
     exp = config.apply_overrides(base, {"train": changed}, "config_json", origin="Run parameter")
@@ -174,6 +182,7 @@ def model_metadata(exp, model_path: str) -> dict:
         "genlab_version": __version__,
         "steps": meta["steps"],
         "workers": exp.train.workers,
+        "precision": meta.get("precision", "float32"),  # train.mixed_precision as resolved (auto)
         "dataset_checksum": meta.get("dataset_checksum", ""),
         **{f"final_{k}": v for k, v in last.items() if k not in ("step", "examples_per_sec")},
     }

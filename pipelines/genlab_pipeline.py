@@ -26,6 +26,7 @@ from kfp.dsl import HTML
 
 from components import evaluate_model, generate_samples, prepare_data, resolve_config, train_model
 from genlab.images import trainer_image
+from genlab.steps import mixed_precision_knob
 from pipelines.cluster import configure_step
 
 # The prepare step downloads the dataset: on a cluster KFP retries a failed attempt (a node
@@ -52,7 +53,7 @@ def build_pipeline(exp, *, retry_prepare: bool = True):
         batch_size: int = exp.train.batch_size,
         learning_rate: float = exp.train.learning_rate,
         seed: int = exp.train.seed,
-        mixed_precision: bool = exp.train.mixed_precision,
+        mixed_precision: str = mixed_precision_knob(exp.train.mixed_precision),
         workers: int = exp.train.workers,
         gpus_per_worker: int = exp.train.gpus_per_worker,
         overrides: list = [],  # noqa: B006 (kfp reads the default; it is never mutated)
@@ -68,7 +69,7 @@ def build_pipeline(exp, *, retry_prepare: bool = True):
             batch_size: Global batch, split evenly across the workers (train.batch_size).
             learning_rate: The optimizers' learning rate, e.g. 0.0002 or 2e-4 (train.learning_rate).
             seed: Random seed of the initial weights, data order and noise (train.seed).
-            mixed_precision: Train in bfloat16 with float32 outputs; GANs, VAE without flow, style families.
+            mixed_precision: auto (bfloat16 where the family passed the bf16 parity check and the hardware has native bfloat16), true (bfloat16) or false (float32).
             workers: Training workers: TFJob replicas on a cluster, processes locally (train.workers).
             gpus_per_worker: GPUs per training worker; 0 = CPU (train.gpus_per_worker).
             overrides: Any other config value as key=value strings, applied last, e.g. ["model.latent_dim=32", "evaluate.num_samples=500"]; see `genlab presets` and the README.

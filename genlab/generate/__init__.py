@@ -37,6 +37,7 @@ def generate(exp, model_uri: str, data_uri: str, out_dir: str, metrics: dict | N
         "steps": meta["steps"],
         "global batch": trained_exp.train.batch_size,
         "workers": trained_exp.train.workers,
+        "precision": meta.get("precision", "float32"),  # train.mixed_precision as resolved (auto)
         "median examples/s": f"{rates[len(rates) // 2]:.0f}" if rates else "n/a",
     }
     if meta.get("train_seconds"):

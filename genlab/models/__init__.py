@@ -4,7 +4,8 @@ Every ``genlab/models/<module>_config.py`` is a TensorFlow-free config module ex
 (family name -> frozen Config dataclass) and optionally ``check_experiment(exp)``. The family's
 networks live in ``genlab/models/<module>.py``, which exposes ``build(cfg, spec, train_cfg)``; a
 config class may name another model module with a ``model_module`` class attribute. A config class
-that sets ``mixed_precision = True`` (a ClassVar) accepts ``train.mixed_precision``.
+that sets ``mixed_precision = True`` (a ClassVar) accepts ``train.mixed_precision: true``; one that
+also sets ``bf16_safe = True`` trains in bfloat16 under the default ``auto`` (genlab.train.precision).
 Nothing else names a family: adding one is its model file, its config file, a preset and tests
 (docs/adding-a-family.md). Config modules import no TensorFlow, so a config is validated in well
 under a second; model modules are imported only when used.
@@ -97,10 +98,12 @@ def mixed_precision_families() -> list[str]:
 
 def check(exp) -> None:
     """Rules between the model and train sections; run when a config is loaded, before any work."""
-    if exp.train.mixed_precision and not getattr(family_config(exp.model.family), "mixed_precision", False):
+    if exp.train.mixed_precision is True and not getattr(
+        family_config(exp.model.family), "mixed_precision", False
+    ):
         raise ConfigError(
             f"train.mixed_precision: not supported for model.family {exp.model.family!r} "
-            f"(supported: {', '.join(mixed_precision_families())}); set it to false"
+            f"(supported: {', '.join(mixed_precision_families())}); set it to auto or false"
         )
     family_rule = getattr(config_module(exp.model.family), "check_experiment", None)
     if family_rule:

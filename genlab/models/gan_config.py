@@ -14,6 +14,7 @@ from genlab.errors import ConfigError
 class DCGANConfig:
     family: str = "dcgan"
     mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
+    bf16_safe: ClassVar[bool] = True  # auto -> bfloat16: benchmarks/RESULTS.md, "8. bfloat16 parity"
     latent_dim: int = 64
     width: int = 32  # filters of the generator's last block; earlier blocks double it
     dropout: float = 0.2  # before the discriminator's classifier
@@ -32,6 +33,7 @@ class CGANConfig(DCGANConfig):
     """DCGAN's fields plus the size of the label embedding given to the generator."""
 
     family: str = "cgan"
+    bf16_safe: ClassVar[bool] = True  # measured on its own: benchmarks/RESULTS.md, "8. bfloat16 parity"
     embed_dim: int = 16  # the label embedding concatenated to z
 
     def __post_init__(self):
@@ -43,6 +45,7 @@ class CGANConfig(DCGANConfig):
 class WGANGPConfig:
     family: str = "wgan_gp"
     mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
+    bf16_safe: ClassVar[bool] = True  # auto -> bfloat16: benchmarks/RESULTS.md, "8. bfloat16 parity"
     latent_dim: int = 64
     width: int = 32  # as DCGAN: filters of the generator's last block
     critic_steps: int = 5  # n_critic: critic updates per generator update (paper: 5)

@@ -17,6 +17,8 @@ LIKELIHOODS = ("bernoulli", "discretized_logistic", "categorical256")  # genlab.
 class VAEConfig:
     family: str = "vae"
     mixed_precision: ClassVar[bool] = True  # checked under bfloat16: output layers stay float32
+    # auto -> bfloat16 (not with flow_steps, which refuse it): benchmarks/RESULTS.md, "8. bfloat16 parity"
+    bf16_safe: ClassVar[bool] = True
     latent_dim: int = 16
     encoder: str = "conv"  # conv | mlp: the encoder's architecture; the decoder mirrors it
     width: int = 32  # conv: filters of the first conv block; the second has twice as many
@@ -48,8 +50,8 @@ def check_experiment(exp) -> None:
             f"data.binarize: model.likelihood {exp.model.likelihood} models the 256 8-bit values of a "
             "pixel, binarized pixels have 2; set data.binarize false or model.likelihood bernoulli"
         )
-    if exp.train.mixed_precision and exp.model.flow_steps:
+    if exp.train.mixed_precision is True and exp.model.flow_steps:
         raise ConfigError(
             "train.mixed_precision: not supported with model.flow_steps > 0 "
-            "(the flow's log-determinant is kept in float32); set it to false"
+            "(the flow's log-determinant is kept in float32); set it to auto or false"
         )

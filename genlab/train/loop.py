@@ -25,7 +25,7 @@ from genlab import data, export, io, models
 from genlab.errors import TrainingError
 from genlab.log import log
 from genlab.models.base import StepContext
-from genlab.train import summaries
+from genlab.train import precision, summaries
 from genlab.train.checkpoints import resume_checkpoint
 from genlab.train.fid_curve import FidCurve
 from genlab.train.progress import Progress
@@ -43,6 +43,7 @@ class TrainResult:
     seconds: float
     workers: int
     weights_sha256: str  # fingerprint of every network's weights: equal on all workers when in sync
+    precision: str = "float32"  # what train.mixed_precision resolved to: float32 or bfloat16
 
 
 def total_steps(exp, train_count: int) -> int:
@@ -53,10 +54,20 @@ def total_steps(exp, train_count: int) -> int:
 
 def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     """Train ``exp`` on the prepared dataset at ``data_uri``; the chief writes to ``model_uri``."""
+    previous = keras.mixed_precision.global_policy()
+    try:
+        return _train(exp, data_uri, model_uri)
+    finally:  # a process that goes on (evaluate, load_model, the next run) is not left in bfloat16
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _train(exp, data_uri: str, model_uri: str) -> TrainResult:
     t_start = time.time()
     role = role_from_env()
-    # bfloat16 needs no loss scaling; set either way so one process can train both kinds of run.
-    policy = "mixed_bfloat16" if exp.train.mixed_precision else "float32"
+    # Resolved here, in every worker, on its own hardware (auto). bfloat16 needs no loss scaling;
+    # the policy is set either way so one process can train both kinds of run.
+    bf16 = precision.resolve(exp)
+    policy = "mixed_bfloat16" if bf16 else "float32"
     keras.mixed_precision.set_global_policy(policy)
     strategy = make_strategy(role)
     manifest = data.load_manifest(data_uri)
@@ -129,7 +140,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
 
     writer = tf.summary.create_file_writer(io.join(model_uri, "tensorboard")) if role.is_chief else None
     if writer:
-        summaries.write_hparams(writer, exp)
+        summaries.write_hparams(writer, exp, policy_precision(policy))
     history = _load_history(model_uri) if role.is_chief and resumed_from else []
     history = [h for h in history if h["step"] <= resumed_from]
     rates: list[float] = []
@@ -139,7 +150,8 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
     if role.is_chief:  # the other workers would print the same lines
         log(
             f"training {exp.model.family} for {steps} steps (global batch {global_batch}, "
-            f"{role.num_workers} worker{'s' if role.num_workers > 1 else ''}, strategy {type(strategy).__name__})"
+            f"{role.num_workers} worker{'s' if role.num_workers > 1 else ''}, strategy {type(strategy).__name__}, "
+            f"precision {precision.describe(exp, bf16)})"
         )
 
     losses = {}
@@ -198,7 +210,16 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
 
     if role.is_chief:
         model.after_training(data_uri, manifest)  # outside strategy.scope: no collectives, chief only
-        _save_model(model, exp, manifest, model_uri, int(step.numpy()), history, time.time() - t_start)
+        _save_model(
+            model,
+            exp,
+            manifest,
+            model_uri,
+            int(step.numpy()),
+            history,
+            time.time() - t_start,
+            policy_precision(policy),
+        )
     else:
         shutil.rmtree(own_dir, ignore_errors=True)
     if writer:
@@ -211,6 +232,7 @@ def train(exp, data_uri: str, model_uri: str) -> TrainResult:
         seconds=time.time() - t_start,
         workers=role.num_workers,
         weights_sha256=weights_fingerprint(model),
+        precision=policy_precision(policy),
     )
     log(f"done: {json.dumps(asdict(result))}")
     return result
@@ -224,6 +246,11 @@ def _first_nonfinite(bad_step, bad_losses, step, losses):
         tf.where(new, tf.cast(step, tf.int64), bad_step),
         {k: tf.where(new, losses[k], bad_losses[k]) for k in losses},
     )
+
+
+def policy_precision(policy: str) -> str:
+    """The compute precision a Keras policy name stands for: float32 or bfloat16."""
+    return "bfloat16" if policy == "mixed_bfloat16" else "float32"
 
 
 def weights_fingerprint(model) -> str:
@@ -256,7 +283,14 @@ def _load_history(model_uri: str) -> list:
 
 
 def _save_model(
-    model, exp, manifest, model_uri: str, steps: int, history: list, seconds: float = 0.0
+    model,
+    exp,
+    manifest,
+    model_uri: str,
+    steps: int,
+    history: list,
+    seconds: float = 0.0,
+    compute: str = "float32",
 ) -> None:
     """Weights, history, then the marker: a model folder without model.json is incomplete."""
     marker = io.join(model_uri, MODEL_MARKER)
@@ -266,7 +300,8 @@ def _save_model(
     try:
         model.save(staging)
         files = sorted(f for f in os.listdir(staging) if os.path.isfile(os.path.join(staging, f)))
-        export.save_portable(model, staging)  # .keras files and the SavedModel (genlab.load, serving)
+        # .keras files and the SavedModel (genlab.load, serving), in float32 whatever the training precision
+        export.save_portable(_float32_twin(model, exp), staging)
         if io.exists(io.join(model_uri, export.SERVING_DIR)):  # no files of an earlier export linger
             tf.io.gfile.rmtree(io.join(model_uri, export.SERVING_DIR))
         export.copy_tree(staging, model_uri)
@@ -284,8 +319,26 @@ def _save_model(
             "files": files,  # what model.save wrote: load_model hands them all back to model.load
             "spec": export.spec_to_json(model.spec),  # rebuilds the networks without the dataset
             "train_seconds": round(seconds, 1),  # wall time of the (last) training process, export included
+            # what train.mixed_precision resolved to in the (last) training process; weights are float32 either way
+            "precision": compute,
         },
     )
+
+
+def _float32_twin(model, exp):
+    """``model`` itself under the float32 policy; else the same networks and weights rebuilt in float32,
+    so an export computes as ``load_model`` does and serves on hardware without bfloat16."""
+    policy = keras.mixed_precision.global_policy()
+    if policy.name == "float32":
+        return model
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        twin = models.build(exp, model.spec)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    for name, net in model.networks.items():  # variables are float32 under mixed_bfloat16 too
+        twin.networks[name].set_weights(net.get_weights())
+    return twin
 
 
 def load_model(model_uri: str, data_uri: str | None = None):

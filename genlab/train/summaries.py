@@ -24,9 +24,10 @@ def hparams_of(exp) -> dict:
     return values
 
 
-def write_hparams(writer, exp) -> None:
+def write_hparams(writer, exp, precision: str) -> None:
+    """``precision``: what train.mixed_precision resolved to (auto differs between machines)."""
     with writer.as_default():
-        hp.hparams(hparams_of(exp), trial_id=exp.name)
+        hp.hparams({**hparams_of(exp), "train.precision": precision}, trial_id=exp.name)
 
 
 def sample_grid(model, seed: int) -> np.ndarray | None:

@@ -24,6 +24,12 @@ def test_throughput_tiny(tmp_path):
     assert row["preset"] == "dcgan_tiny" and row["family"] == "dcgan"
     for key in ("genlab_examples_per_s", "baseline_examples_per_s", "speedup", "speedup_bf16"):
         assert _finite_positive(row[key]), key
+    from genlab import config
+    from genlab.train import precision
+
+    bf16 = precision.resolve(config.load("dcgan_tiny"))  # the default configuration on this machine
+    assert row["default_precision"] == ("bfloat16" if bf16 else "float32")
+    assert row["speedup_default"] == row["speedup_bf16" if bf16 else "speedup"]
     (variant,) = r["variants"]
     assert variant["xla"] is False and variant["ratio_vs_plain"] == 1.0
 
@@ -123,6 +129,8 @@ def test_cli_rejects_unknown_section(capsys):
 
 def test_report_renders_every_section(tmp_path):
     """Markdown and PNG from a results dict shaped like the benchmarks' output (incl. a missing module)."""
+    from benchmarks.bf16_parity import within_spread
+
     fam = {
         "label": "dcgan",
         "preset": "dcgan_fashion_mnist",
@@ -132,7 +140,13 @@ def test_report_renders_every_section(tmp_path):
         "genlab_examples_per_s": 900.0,
         "baseline_examples_per_s": 600.0,
         "speedup": 1.5,
+        "genlab_bf16_examples_per_s": 1200.0,
+        "speedup_bf16": 2.0,
+        "default_precision": "bfloat16",
+        "default_examples_per_s": 1200.0,
+        "speedup_default": 2.0,
     }
+    fid = {"float32": {"fid": [100.0, 104.0, 98.0]}, "bfloat16": {"fid": [99.0, 101.0, 103.0]}}
     worker = {
         "examples_per_s": 500.0,
         "wall_s": 20.0,
@@ -181,6 +195,23 @@ def test_report_renders_every_section(tmp_path):
             "method": "all-reduce",
         },
         "pixelcnn_sampling": {"not_available": "benchmarks.pixelcnn_sampling cannot be imported: x"},
+        "bf16_parity": {
+            "rows": [
+                {
+                    "family": "dcgan",
+                    "preset": "dcgan_fashion_mnist",
+                    "steps": 300,
+                    "seeds": [0, 1, 2],
+                    "values": fid,
+                    "checks": {"fid": within_spread(fid["float32"]["fid"], fid["bfloat16"]["fid"])},
+                    "within": True,
+                    "train_s_median": {"float32": 50.0, "bfloat16": 40.0},
+                }
+            ],
+            "not_measured": {"pix2pix": "not measured"},
+            "criterion": "c",
+            "evaluate_num_samples": 1000,
+        },
     }
     results = {
         "machine": report.machine_info(),
@@ -199,6 +230,10 @@ def test_report_renders_every_section(tmp_path):
     text = (tmp_path / "RESULTS.md").read_text()
     assert "| dcgan | dcgan_fashion_mnist | 64 | 900 | 600 | 1.50 | – |" in text
     assert "Goal (>= 1.25x on every family, by examples/s): **met**" in text
+    assert "| 1,200 | 2.00 | bfloat16 | 2.00 |" in text  # the default configuration's columns
+    assert "rows that allow bfloat16): **met** (lowest 2.00x, dcgan in bfloat16; dcgan 2.00x)" in text
+    assert "## 8. bfloat16 parity" in text and "| dcgan | dcgan_fashion_mnist (300 steps) | fid |" in text
+    assert (tmp_path / "bf16_parity.png").stat().st_size > 1000
     assert "Not available: benchmarks.pixelcnn_sampling" in text
     assert "Failed: `RuntimeError: boom`" in text
     assert "## 4. Pipeline overhead\n\nNot run." in text
@@ -312,3 +347,32 @@ def test_time_to_quality_tiny_writes_curves_table_and_plot(tmp_path, monkeypatch
     assert row["common_fid"] == max(min(p["fid"] for p in g), min(p["fid"] for p in t))
     assert (tmp_path / "time_to_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## 7. Time to quality" in out.read_text() and "| dcgan_tiny | 1 | 4 | 64 |" in out.read_text()
+
+
+def test_bf16_within_spread_criterion():
+    from benchmarks.bf16_parity import within_spread
+
+    # float32 seeds span 2, bf16 seeds 1: a mean difference of 2 is within, 3 is not
+    assert within_spread([10.0, 11.0, 12.0], [12.5, 13.0, 13.5])["within"]
+    check = within_spread([10.0, 11.0, 12.0], [13.5, 14.0, 14.5])
+    assert not check["within"] and check["diff"] == 3.0 and check["allowed"] == 2.0
+    assert within_spread([10.0, 10.0], [9.0, 13.0])["allowed"] == 4.0  # the wider range counts
+
+
+@pytest.mark.slow
+def test_bf16_parity_tiny(tmp_path):
+    from benchmarks import bf16_parity
+    from genlab import models
+
+    r = bf16_parity.run("tiny", tmp_path)
+    (row,) = r["rows"]
+    assert row["family"] == "dcgan" and row["seeds"] == [0, 1]
+    for precision in ("float32", "bfloat16"):
+        assert len(row["values"][precision]["fid"]) == 2
+        assert all(_finite_positive(v) for v in row["values"][precision]["fid"])
+    assert row["values"]["float32"]["fid"] != row["values"]["bfloat16"]["fid"]  # two precisions really ran
+    assert set(r["not_measured"]) == set(models.mixed_precision_families()) - {"dcgan"}
+    text = "\n".join(bf16_parity.markdown(r))
+    assert "| dcgan | dcgan_tiny (2 steps) | fid |" in text and "![bf16 parity](bf16_parity.png)" in text
+    bf16_parity.plot(r, tmp_path / "bf16_parity.png")
+    assert (tmp_path / "bf16_parity.png").stat().st_size > 1000

@@ -46,7 +46,7 @@ def test_component_interfaces():
             "batch_size": "Integer",
             "learning_rate": "Float",
             "seed": "Integer",
-            "mixed_precision": "Boolean",
+            "mixed_precision": "String",
             "workers": "Integer",
             "gpus_per_worker": "Integer",
             "overrides": "List",
@@ -91,7 +91,7 @@ def test_overrides_apply_on_top_of_the_config(idx_folder):
 
 
 KNOBS = dict(
-    steps=4, batch_size=16, learning_rate=2e-4, seed=0, mixed_precision=False, workers=1, gpus_per_worker=0
+    steps=4, batch_size=16, learning_rate=2e-4, seed=0, mixed_precision="auto", workers=1, gpus_per_worker=0
 )
 
 
@@ -99,10 +99,10 @@ def test_run_form_knobs_then_overrides(idx_folder):
     cfg, data_json = steps.resolve_config(
         exp_json(idx_folder),
         ["train.learning_rate=1e-3", "model.latent_dim=12"],
-        **{**KNOBS, "steps": 9, "batch_size": 32, "learning_rate": 5e-4, "mixed_precision": True},
+        **{**KNOBS, "steps": 9, "batch_size": 32, "learning_rate": 5e-4, "mixed_precision": "true"},
     )
     exp = config.from_json(cfg)
-    assert exp.train.steps == 9 and exp.train.batch_size == 32 and exp.train.mixed_precision
+    assert exp.train.steps == 9 and exp.train.batch_size == 32 and exp.train.mixed_precision is True
     assert exp.train.learning_rate == 1e-3  # overrides come last
     assert exp.model.latent_dim == 12 and exp.data.source == str(idx_folder)
     assert config.from_json(data_json) == steps.data_config(exp)
@@ -120,6 +120,12 @@ def test_run_form_knobs_then_overrides(idx_folder):
             {"batch_size": 15, "workers": 2},
             [],
             "error: config_json with Run parameter train.batch_size=15 Run parameter train.workers=2: ",
+        ),
+        (
+            {"mixed_precision": "maybe"},
+            [],
+            "error: Run parameter train.mixed_precision=maybe: train.mixed_precision: "
+            "expected auto, true or false, got 'maybe'",
         ),
         ({}, ["train.lr=1e-3"], "error: overrides train.lr=0.001: unknown key 'train.lr'"),
         ({}, ["model.latent_dim"], "error: overrides 'model.latent_dim': expected key=value"),
@@ -170,6 +176,10 @@ def test_all_four_adapters_with_fake_artifact_paths(idx_folder, tmp_path):
     assert trained["framework"] == "tensorflow" and trained["framework_version"].startswith("2.")
     assert {"keras_version", "genlab_version", "dataset_checksum"} <= set(trained)
     assert {"final_d_loss", "final_g_loss"} <= set(trained)
+    from genlab.train import precision
+
+    bf16 = precision.resolve(config.from_json(cfg))  # auto: this machine's answer
+    assert trained["precision"] == ("bfloat16" if bf16 else "float32")
     metrics = steps.evaluate_model(cfg, str(dataset), str(model))
     for key in ("fid", "kid", "precision", "recall", "fid_floor", "classifier_accuracy"):
         assert key in metrics

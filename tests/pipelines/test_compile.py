@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from genlab import config
+from genlab.steps import mixed_precision_knob
 from pipelines.genlab_pipeline import compile_pipeline
 
 STEPS = ["resolve-config", "prepare-data", "train-model", "evaluate-model", "generate-samples"]
@@ -51,7 +52,10 @@ def test_preset_compiles(compiled, name):
         "workers",
         "gpus_per_worker",
     ):
-        assert params[knob]["defaultValue"] == getattr(exp.train, knob), knob
+        value = getattr(exp.train, knob)
+        if knob == "mixed_precision":  # a text parameter: auto, true or false
+            value = mixed_precision_knob(value)
+        assert params[knob]["defaultValue"] == value, knob
     assert (
         params["overrides"]["parameterType"] == "LIST"
         and params["learning_rate"]["parameterType"] == "NUMBER_DOUBLE"

@@ -40,7 +40,7 @@ def test_unknown_key_names_the_dotted_key():
     [
         ("train", "steps", "abc", "expected an integer, got str"),
         ("train", "steps", 1.5, "expected an integer, got float"),
-        ("train", "mixed_precision", "yes", "expected true or false"),
+        ("train", "mixed_precision", "yes", "expected auto, true or false"),
         ("train", "learning_rate", "fast", "expected a number"),
         ("data", "dataset", 3, "expected a string"),
         ("generate", "temperatures", 0.5, "expected a list"),

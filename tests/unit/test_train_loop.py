@@ -93,7 +93,8 @@ def test_fid_curve_at_every_checkpoint_in_the_pinned_feature_space(tiny_fashion,
     e = exp(6)  # a DCGAN: unlike a barely trained VAE, its samples differ clearly from seed to seed
     e = e.replace(
         model=models.family_config("dcgan")(family="dcgan", latent_dim=8, width=8),
-        train=dataclasses.replace(e.train, fid_samples=48),
+        # float32 pinned: the curve samples the training model (bfloat16 under auto), evaluate a float32 rebuild
+        train=dataclasses.replace(e.train, fid_samples=48, mixed_precision=False),
         evaluate=dataclasses.replace(e.evaluate, feature_epochs=1),
     )
     model_dir = tmp_path / "model"
