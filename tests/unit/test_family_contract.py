@@ -106,7 +106,10 @@ AGNOSTIC = [
     "genlab/train/loop.py",
 ]
 # Files about one family by design, not switches on it.
-ONE_FAMILY = {"benchmarks/pixelcnn_sampling.py"}  # PixelCNN's cached vs naive sampling
+ONE_FAMILY = {
+    "benchmarks/pixelcnn_sampling.py",  # PixelCNN's cached vs naive sampling
+    "benchmarks/textbook.py",  # the keras.io examples, one per family, that time_to_quality races
+}
 
 
 def switches(source: str, families: set[str]) -> list[str]:
