@@ -14,13 +14,12 @@ and FID for the VAE. Evaluation always runs in float32 (a fresh build loads the 
 
 from __future__ import annotations
 
-import io
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import check_scale, experiment, prepared, with_changes
+from benchmarks.common import check_scale, experiment, prepared, save_figure, with_changes
 
 # preset -> (steps, metrics). Steps: a few hundred generator updates (WGAN-GP's 100 steps are 500
 # critic batches), sized for the section to take ~25 minutes on 2 cores.
@@ -202,8 +201,6 @@ def plot(r: dict, path: Path) -> None:
     """One panel per (family, metric): the per-seed values of each precision."""
     import matplotlib
 
-    from benchmarks.report import _atomic_write
-
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -218,7 +215,4 @@ def plot(r: dict, path: Path) -> None:
         ax.set_xlim(-0.6, 1.6)
         ax.set_title(f"{row['family']}: {metric}", fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    _atomic_write(Path(path), buf.getvalue())
+    save_figure(fig, path, dpi=90)

@@ -70,3 +70,19 @@ def last_json_line(text: str, prefix: str = "") -> dict:
             except json.JSONDecodeError:
                 continue
     raise ValueError(f"no JSON line starting with {prefix!r} in the output")
+
+
+def save_figure(fig, path: Path, dpi: int = 80) -> None:
+    """A matplotlib figure as a PNG, written atomically (a reader never sees half a picture); closes it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from genlab.io import write_bytes
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    write_bytes(str(path), buf.getvalue())

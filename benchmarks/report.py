@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from benchmarks import bf16_parity, throughput, time_to_quality, utilisation, worker_threads
+from benchmarks.common import save_figure
 
 GOALS = {
     "throughput": "genlab >= 1.25x the plain Keras baseline (CPU)",
@@ -483,14 +484,7 @@ def plot(results: dict, path: Path) -> None:
     axes[1, 2].set_title("prepare: peak RSS (MB)")
     fig.suptitle(f"genlab benchmarks ({results['scale']}) {results['machine']['date']}")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=80)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    save_figure(fig, path)
 
 
 def write_all(results: dict, out: Path) -> None:

@@ -25,7 +25,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import check_scale, experiment, prepared, with_changes
+from benchmarks.common import check_scale, experiment, prepared, save_figure, with_changes
 
 PNG = "time_to_quality.png"
 FULL_PRESETS = ["dcgan_fashion_mnist", "cgan_fashion_mnist", "vae_fashion_mnist"]
@@ -280,11 +280,4 @@ def plot(r: dict, path: Path) -> None:
         ax.set_title(x["preset"])
         ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=80)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    save_figure(fig, path)

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import check_scale, prepared, with_changes
+from benchmarks.common import check_scale, prepared, save_figure, with_changes
 from benchmarks.throughput import bench_experiment, genlab_rate
 
 DENSE_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MatMul", "BatchMatMulV2")
@@ -425,9 +425,6 @@ def markdown(r: dict) -> list[str]:
 
 
 def plot(r: dict, path: Path) -> None:
-    import io
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -455,10 +452,4 @@ def plot(r: dict, path: Path) -> None:
     ax2.set_title(f"{b['preset']}: one step")
     ax2.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    save_figure(fig, path)

@@ -202,20 +202,27 @@ def test_a_job_that_fails_once_is_restarted_and_succeeds(fake, tmp_path):
     assert out.getvalue().count("worker 0 done") == 1  # worker 0 finished on the second attempt only
 
 
-def test_the_signalled_worker_is_blamed_not_its_crashing_peers(fake, tmp_path, monkeypatch):
-    """Worker 1 is SIGKILLed and worker 0 then exits 1 (as a peer's broken collective would make it)."""
+def hold_first_poll(tmp_path, monkeypatch):
+    """Releases the stand-in workers (their go file) and holds the launcher's first poll 3 s, so
+    both workers have died before it looks; returns the go file."""
     import genlab.launch.local as local
 
     go = tmp_path / "go"
     real_sleep = time.sleep
 
-    def poll_slowly(seconds):  # the first poll interval: let both workers die before the next poll
+    def poll_slowly(seconds):
         if not go.exists():
             go.touch()
             real_sleep(3.0)
         real_sleep(seconds)
 
     monkeypatch.setattr(local.time, "sleep", poll_slowly)
+    return go
+
+
+def test_the_signalled_worker_is_blamed_not_its_crashing_peers(fake, tmp_path, monkeypatch):
+    """Worker 1 is SIGKILLed and worker 0 then exits 1 (as a peer's broken collective would make it)."""
+    go = hold_first_poll(tmp_path, monkeypatch)
     env = {"FAKE_DIR": str(tmp_path), "FAKE_GO": str(go)}
     with pytest.raises(LaunchError, match="worker 1 of job 't' failed with exit code -9"):
         LocalLauncher(python=str(fake), env=env, stream=io.StringIO()).run(job(2))
@@ -453,18 +460,7 @@ def test_the_launcher_polls_often_and_never_waits_long_on_a_workers_output(fake,
 def test_of_two_signalled_workers_the_first_by_index_is_blamed(fake, tmp_path, monkeypatch):
     """Worker 0 dies by SIGKILL (-9) and worker 1 by SIGTERM (-15) before the same poll: the report
     names worker 0, by index, not the lower exit code."""
-    import genlab.launch.local as local
-
-    go = tmp_path / "go"
-    real_sleep = time.sleep
-
-    def poll_slowly(seconds):  # the first poll interval: let both workers die before the next poll
-        if not go.exists():
-            go.touch()
-            real_sleep(3.0)
-        real_sleep(seconds)
-
-    monkeypatch.setattr(local.time, "sleep", poll_slowly)
+    go = hold_first_poll(tmp_path, monkeypatch)
     env = {"FAKE_DIR": str(tmp_path), "FAKE_GO": str(go), "FAKE_GO_SIGNALS": "9,15"}
     with pytest.raises(LaunchError, match="worker 0 of job 't' failed with exit code -9"):
         LocalLauncher(python=str(fake), env=env, stream=io.StringIO()).run(job(2))
